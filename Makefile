@@ -1,0 +1,44 @@
+# The two commands a new user runs (see README): `make demo` and `make test`.
+# Everything is installed into .venv from pyproject.toml; nothing needs to be installed by hand.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint typecheck unit install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Re-install whenever pyproject.toml changes.
+$(VENV)/.installed-main: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[serve,train]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[serve,train,dev]'
+	touch $@ $(VENV)/.installed-main
+
+install: $(VENV)/.installed-main
+install-dev: $(VENV)/.installed-dev
+
+## The main job: build the labelled corpus from ../shared/datasets (TRIAGE_DATASETS_DIR to change it).
+demo: install
+	$(BIN)/triage data build
+
+## The test suite: lint, type check, then every test (the real-data tests included).
+test: install-dev lint typecheck unit
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+unit: install-dev
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var

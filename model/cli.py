@@ -1,0 +1,34 @@
+"""The ``triage`` command. Each package adds its own sub-commands; heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import typer
+
+from training.cli import data_app
+
+app = typer.Typer(
+    name="triage",
+    help="Triage: ML-assisted risk scoring and routing of content reports.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+
+
+@app.command("taxonomy")
+def taxonomy() -> None:
+    """Print the taxonomy: version, risk tiers, policy areas and their DSA categories."""
+    from model.taxonomy import get_taxonomy
+
+    tax = get_taxonomy()
+    typer.echo(f"taxonomy {tax.version} (DSA statement-of-reasons schema {tax.dsa.schema_version})\n")
+    for tier in tax.tiers:
+        typer.echo(f"{tier.name.value:<8} {tier.definition}")
+    typer.echo("")
+    for area in tax.areas:
+        dsa = area.dsa_category or "-"
+        typer.echo(f"{area.name.value:<22} {area.default_tier.value:<7} {dsa}")
+
+
+if __name__ == "__main__":
+    app()

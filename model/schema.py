@@ -1,0 +1,153 @@
+"""Schemas shared by training and serving: the report an intake system sends, and a labelled example.
+
+Limits are part of the schema, so an API, a CLI and a corpus reader reject the same things with the same
+messages. Text limits apply after normalisation (``model.text``), because that is what the model sees.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from model.taxonomy import PolicyArea, RiskTier
+from model.text import normalize_text
+
+MAX_TEXT_CHARS = 10_000
+
+#: BCP-47-style language tag as intake systems send it: ISO 639-1/3 code, optional region or script.
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
+
+
+def _normalized_text(value: str) -> str:
+    text = normalize_text(value)
+    if not text:
+        raise ValueError("text is empty after normalisation (only whitespace, control or invisible characters)")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"text has {len(text)} characters after normalisation; the limit is {MAX_TEXT_CHARS}")
+    return text
+
+
+#: Report text: normalised, then 1 to 10,000 characters.
+ReportText = Annotated[str, Field(min_length=1), AfterValidator(_normalized_text)]
+LanguageTag = Annotated[str, Field(pattern=LANGUAGE_PATTERN, max_length=35)]
+
+
+class ReporterType(StrEnum):
+    USER = "user"
+    TRUSTED_FLAGGER = "trusted_flagger"
+    PARTNER = "partner"
+    PRESS = "press"
+    REGULATOR = "regulator"
+    LAW_ENFORCEMENT = "law_enforcement"
+    INTERNAL = "internal"
+
+
+class Channel(StrEnum):
+    """How the report reached the platform."""
+
+    IN_APP = "in_app"
+    WEB_FORM = "web_form"
+    EMAIL = "email"
+    API = "api"
+    PARTNER_PORTAL = "partner_portal"
+    LEGAL_REQUEST = "legal_request"
+    OTHER = "other"
+
+
+class Surface(StrEnum):
+    """Where the reported content lives."""
+
+    POST = "post"
+    COMMENT = "comment"
+    MESSAGE = "message"
+    PROFILE = "profile"
+    AD = "ad"
+    LIVE = "live"
+    LISTING = "listing"
+    OTHER = "other"
+
+
+class _Strict(BaseModel):
+    # Unknown fields are refused: a misspelt field name is an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AccountSignals(_Strict):
+    """What is known about the reported account."""
+
+    followers: Annotated[int, Field(ge=0, le=10_000_000_000)] | None = None
+    prior_strikes: Annotated[int, Field(ge=0, le=10_000)] | None = None
+
+
+class Report(_Strict):
+    """A report about a piece of content, as an intake system sends it."""
+
+    report_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+    text: ReportText
+    language: LanguageTag | None = Field(default=None, description="The intake system's language hint, if any.")
+    reporter_type: ReporterType = ReporterType.USER
+    channel: Channel = Channel.IN_APP
+    surface: Surface = Surface.POST
+    reporter_reason: PolicyArea | None = Field(
+        default=None, description="The policy area the reporter chose, mapped to the taxonomy by the intake."
+    )
+    account: AccountSignals = Field(default_factory=AccountSignals)
+    report_count: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=1, description="How many reports the same content has received."
+    )
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @field_validator("created_at")
+    @classmethod
+    def _timezone_aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("created_at needs a timezone (e.g. 2026-11-22T10:00:00Z)")
+        return value.astimezone(UTC)
+
+
+class Split(StrEnum):
+    TRAIN = "train"
+    VALIDATION = "validation"
+    CALIBRATION = "calibration"
+    TEST = "test"
+
+
+class LabelledExample(_Strict):
+    """One row of the training corpus.
+
+    ``policy_areas`` lists the areas that apply. ``unknown_areas`` lists the areas the source does not
+    label: a loss must ignore them rather than treat them as negatives. Every other area is a negative.
+    ``policy_areas`` may be empty when the labelling is partial (e.g. "offensive, not hate" leaves open
+    whether it is harassment or no violation at all); the risk tier is always known.
+    """
+
+    row_id: Annotated[str, Field(min_length=1)]
+    text: ReportText
+    language: LanguageTag
+    policy_areas: tuple[PolicyArea, ...]
+    unknown_areas: tuple[PolicyArea, ...] = ()
+    risk_tier: RiskTier
+    source: Annotated[str, Field(min_length=1)]
+    source_split: Annotated[str, Field(min_length=1)]
+    licence: Annotated[str, Field(min_length=1)]
+    split: Split | None = None
+    group_id: str | None = Field(default=None, description="Rows sharing a group stay in one split.")
+    label_confidence: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+
+    @model_validator(mode="after")
+    def _consistent_labels(self) -> LabelledExample:
+        if not self.policy_areas and not self.unknown_areas:
+            raise ValueError("policy_areas needs at least one area (use 'none' when no area applies)")
+        if len(set(self.policy_areas)) != len(self.policy_areas):
+            raise ValueError("policy_areas lists an area twice")
+        overlap = set(self.policy_areas) & set(self.unknown_areas)
+        if overlap:
+            raise ValueError(f"areas {sorted(overlap)} are both in policy_areas and in unknown_areas")
+        if PolicyArea.NONE in self.policy_areas and len(self.policy_areas) > 1:
+            raise ValueError("'none' cannot be combined with other policy areas")
+        if self.policy_areas == (PolicyArea.NONE,) and self.risk_tier is not RiskTier.LOW:
+            raise ValueError(f"a row with policy area 'none' must be risk tier low, not {self.risk_tier}")
+        return self

@@ -1,0 +1,197 @@
+"""Figures from a corpus manifest, as Markdown: printed by ``triage data stats``, and the data card.
+
+The data card is generated, never edited by hand: ``triage data build`` writes it into ``data_cards/``
+from the manifest of the corpus it built. It holds counts and the label mapping, never report text.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from model.taxonomy import get_taxonomy
+from training.data.build import SPLIT_ORDER
+
+#: Fewer positive training rows than this and an area is called thin in the data card.
+THIN_AREA_ROWS = 500
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    def cell(value: object) -> str:
+        return f"{value:,}" if isinstance(value, int) else str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _split_row(label: str, counts: dict[str, int]) -> list[object]:
+    return [label, *(counts.get(s, 0) for s in SPLIT_ORDER), sum(counts.values())]
+
+
+def splits_table(manifest: dict[str, Any]) -> str:
+    return markdown_table(["", *SPLIT_ORDER, "total"], [_split_row("rows", manifest["splits"])])
+
+
+def languages_table(manifest: dict[str, Any]) -> str:
+    rows = [_split_row(lang, counts) for lang, counts in manifest["languages"].items()]
+    return markdown_table(["language", *SPLIT_ORDER, "total"], rows)
+
+
+def area_tier_table(manifest: dict[str, Any]) -> str:
+    """Rows per policy area and tier (all splits), with the training rows' label status."""
+    taxonomy = get_taxonomy()
+    cells: dict[tuple[str, str], int] = defaultdict(int)
+    for cell in manifest["counts"]:
+        cells[(cell["policy_area"], cell["risk_tier"])] += cell["rows"]
+    header = ["policy area", *taxonomy.tier_names, "total", "train positive", "train negative", "train unknown"]
+    rows = []
+    for area in taxonomy.area_names:
+        by_tier = [cells[(area, tier)] for tier in taxonomy.tier_names]
+        status = manifest["areas_in_train"].get(area, {})
+        rows.append([area, *by_tier, sum(by_tier), status.get("positive", 0), status.get("negative", 0),
+                     status.get("unknown", 0)])
+    return markdown_table(header, rows)
+
+
+def tiers_table(manifest: dict[str, Any]) -> str:
+    return markdown_table(["risk tier", *SPLIT_ORDER, "total"],
+                          [_split_row(tier, counts) for tier, counts in manifest["tiers"].items()])
+
+
+def sources_table(manifest: dict[str, Any]) -> str:
+    rows = []
+    for name, info in manifest["sources"].items():
+        skipped = sum(info["skipped"].values())
+        rows.append([name, info.get("licence", "?"), info.get("licence_kind", "?"), info["rows_read"], skipped,
+                     info["duplicates_dropped"], info["label_conflicts"], info["capped"], info["rows_kept"]])
+    header = ["source", "licence", "kind", "read", "skipped", "duplicates", "label conflicts", "capped", "kept"]
+    return markdown_table(header, rows)
+
+
+def licences_table(manifest: dict[str, Any]) -> str:
+    return markdown_table(["licence", "rows"], list(manifest["licences"].items()))
+
+
+def skipped_table(manifest: dict[str, Any]) -> str:
+    rows = [[name, reason, n] for name, info in manifest["sources"].items() for reason, n in info["skipped"].items()]
+    return markdown_table(["source", "reason", "rows"], rows) if rows else "No rows were skipped."
+
+
+def stats_report(manifest: dict[str, Any]) -> str:
+    """What ``triage data stats`` prints."""
+    parts = [
+        f"corpus {manifest['fingerprint']}  taxonomy {manifest['taxonomy_version']}  "
+        f"built in {manifest['build_seconds']} s  ({manifest['rows']:,} rows)",
+        "## Rows per split\n\n" + splits_table(manifest),
+        "## Rows per language\n\n" + languages_table(manifest),
+        "## Rows per risk tier\n\n" + tiers_table(manifest),
+        "## Rows per policy area and tier\n\n" + area_tier_table(manifest),
+        "## Sources\n\n" + sources_table(manifest),
+        "## Rows per licence\n\n" + licences_table(manifest),
+        "## Skipped rows\n\n" + skipped_table(manifest),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+_KNOWN_BIASES = """\
+- **Domain shift.** AILuminate rows are prompts to an AI assistant, not user posts; SMS spam is SMS, not
+  platform content; the COVID "real" class is mostly official health-agency tweets (a style shortcut).
+- **Dialect and annotator bias.** Davidson et al. over-label African-American English as offensive
+  (Davidson et al. 2019); GermEval tweets come from a mostly right-leaning set of users; MLMA has
+  noticeable label noise (some "normal" rows insult).
+- **User-level labels.** Reddit C-SSRS labels users, not posts: every post inherits its user's severity
+  (confidence 0.6), and the dataset replaced some words by medical concepts ("Pain", "Tired").
+- **Hate vs offence.** Sources draw the line between hate, insult and profanity differently; the mapping
+  keeps hate (medium) apart from untargeted offence and profanity (low, area none) where the source allows.
+- **Thresholded votes.** Davidson, ETHOS and ToLD-Br give vote shares; rows carry them as label confidence.
+- **Languages.** Hindi is in Devanagari only (no Hinglish); no source covers Arabizi, Roman Urdu or
+  code-switching; self-harm, spam and most misinformation are English only.
+"""
+
+
+def render_data_card(manifest: dict[str, Any]) -> str:
+    taxonomy = get_taxonomy()
+    thin = [
+        area for area in taxonomy.area_names
+        if area != "none" and manifest["areas_in_train"].get(area, {}).get("positive", 0) < THIN_AREA_ROWS
+    ]
+    mapping = "\n".join(
+        f"- **{name}** ({info.get('licence', '?')}): {info.get('mapping', '')}"
+        for name, info in manifest["sources"].items()
+    )
+    config = manifest["config"]
+    excluded = ", ".join(config["excluded_sources"]) or "none"
+    return f"""# Data card: Triage training corpus
+
+<!-- Generated by `triage data build` from the corpus manifest. Do not edit by hand. -->
+
+- **Fingerprint:** `{manifest['fingerprint']}`
+- **Taxonomy version:** {manifest['taxonomy_version']}
+- **Rows:** {manifest['rows']:,} in {len(manifest['languages'])} languages from {len(manifest['sources'])} sources
+- **Build:** seed {config['seed']}, at most {config['cap_per_class']:,} rows per source x language x class
+  outside the test split, excluded licences: {', '.join(config['exclude_licences']) or 'none'}
+  (sources left out: {excluded}); built in {manifest['build_seconds']} s
+- **Duplicates dropped:** {manifest['duplicates_dropped']:,} exact or near-exact copies across sources and
+  splits, of which {manifest['label_conflicts']:,} had labels that disagreed with the kept copy
+- **Skipped rows:** {manifest['skipped']['total']:,}; **capped rows:** {manifest['capped']:,}
+
+## Intended use
+
+Fine-tuning and evaluating the Triage classifier (risk tier and policy areas) for routing content
+reports. The texts are third-party research datasets of offensive, hateful, threatening, sexual and
+self-harm content. Do not show them in user interfaces or logs, and check each source's licence before
+shipping a model trained on it (`triage data build --exclude-licence non_commercial --exclude-licence
+unstated` leaves out the non-commercial and unstated-licence sources).
+
+## Labels
+
+Each row has a **risk tier** (low / medium / high) and **policy areas**: the areas that apply (`none`
+when the source says nothing objectionable applies), and the areas the source does not label, which are
+*unknown* (a loss ignores them) rather than negative. Every other area is a known negative.
+
+## Splits
+
+A source's own test split stays the test split. Other rows are split into train / validation /
+calibration (80/10/10), or train / validation / calibration / test (70/10/10/10) for sources without a
+test split, stratified by language x tier. Exact and near-exact duplicates are removed across all splits
+(test rows win), so no text is in two splits. A Reddit user's posts stay in one split.
+
+{splits_table(manifest)}
+
+## Languages
+
+{languages_table(manifest)}
+
+## Risk tiers
+
+{tiers_table(manifest)}
+
+## Policy areas and tiers
+
+All splits by tier; the last three columns count training rows by label status.
+
+{area_tier_table(manifest)}
+
+**Thin areas** (fewer than {THIN_AREA_ROWS} positive training rows): {', '.join(thin) or 'none'}. Graphic
+violence has no source at all; terrorism (dangerous_orgs), intellectual property and privacy come only from
+AILuminate prompts, not posts. Route low-confidence predictions in these areas to people.
+
+## Sources and licences
+
+{sources_table(manifest)}
+
+{licences_table(manifest)}
+
+## Label mapping
+
+{mapping}
+
+## Known biases and gaps
+
+{_KNOWN_BIASES}
+## Skipped rows
+
+{skipped_table(manifest)}
+"""

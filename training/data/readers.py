@@ -1,0 +1,113 @@
+"""Reading delimited files with errors that name the file and the line.
+
+Every source goes through ``iter_rows``: it decodes the whole file first (so a wrong encoding is reported
+with the line of the first bad byte), then yields one ``Row`` per record with the line the record starts
+on, which ``csv`` alone does not give for records spanning several lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from training.data.errors import MissingSourceError, RowError
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    path: Path
+    line: int
+    values: dict[str, str]
+
+    def __getitem__(self, column: str) -> str:
+        return self.values[column]
+
+    def error(self, message: str) -> RowError:
+        return RowError(self.path, message, self.line)
+
+
+def read_text(path: Path, encoding: str = "utf-8", errors: str = "strict") -> str:
+    """The decoded content of ``path``; a missing file or a wrong encoding raises with file (and line)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise MissingSourceError(path, "file not found") from exc
+    except OSError as exc:
+        raise MissingSourceError(path, f"cannot read file: {exc.strerror}") from exc
+    try:
+        return data.decode(encoding, errors=errors)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RowError(path, f"not valid {encoding}: byte {data[exc.start]:#04x} ({exc.reason})", line) from exc
+
+
+def iter_rows(
+    path: Path,
+    *,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    columns: Sequence[str] | None = None,
+    required: Sequence[str] = (),
+    quoting: int = csv.QUOTE_MINIMAL,
+    on_error: Callable[[RowError], None] | None = None,
+) -> Iterator[Row]:
+    """Yield the records of a delimited file.
+
+    With ``columns`` the file has no header row and every record must have exactly those columns.
+    Without it the first record is the header; ``required`` names columns that must be in it.
+    A leading byte-order mark is dropped. A malformed record raises ``RowError``, unless ``on_error`` is
+    given: then it is passed the error and the record is skipped.
+    """
+    text = read_text(path, encoding=encoding, errors=errors).removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    names: list[str]
+    if columns is None:
+        try:
+            names = [name.strip() for name in next(reader)]
+        except StopIteration:
+            raise RowError(path, "file is empty, expected a header row", 1) from None
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise RowError(path, f"header lacks column(s) {', '.join(missing)}; found {names}", 1)
+    else:
+        names = list(columns)
+    while True:
+        start = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            error = RowError(path, f"malformed record: {exc}", start)
+        else:
+            if not record or record == [""]:
+                continue  # blank line
+            if len(record) == len(names):
+                yield Row(path=path, line=start, values=dict(zip(names, record, strict=True)))
+                continue
+            error = RowError(path, f"expected {len(names)} columns ({', '.join(names)}), found {len(record)}", start)
+        if on_error is None:
+            raise error
+        on_error(error)
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line, object)`` for each non-blank line of a JSON Lines file."""
+    text = read_text(path)
+    # split on "\n" only: str.splitlines would also split inside strings holding U+2028 and friends
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RowError(path, f"invalid JSON: {exc.msg} at column {exc.colno}", number) from exc
+        if not isinstance(value, dict):
+            raise RowError(path, f"expected a JSON object, found {type(value).__name__}", number)
+        yield number, value
