@@ -195,7 +195,7 @@ class _Builder:
             path = folder / file.name
             stats.files[file.name] = _sha256(path)
             rows = iter_rows(path, delimiter=file.delimiter, errors=file.errors, columns=file.columns,
-                             required=file.required, quoting=file.quoting,
+                             required=file.required, quoted=file.quoted,
                              on_error=lambda error: self._problem(error, source.name, "malformed_row"))
             try:
                 for row in rows:

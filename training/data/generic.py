@@ -88,9 +88,9 @@ def read_generic(path: Path, source: str, licence: str) -> Iterator[GenericRow]:
                 row_id=str(record.get("id") or f"{source}:{path.name}:{line}"),
                 text=str(record["text"]),
                 language=str(record["language"]).strip(),
-                policy_areas=tuple(_areas(record["policy_areas"])),  # type: ignore[arg-type]
-                unknown_areas=tuple(_areas(record.get("unknown_areas"))),  # type: ignore[arg-type]
-                risk_tier=str(record["risk_tier"]).strip(),  # type: ignore[arg-type]
+                policy_areas=tuple(_areas(record["policy_areas"])),
+                unknown_areas=tuple(_areas(record.get("unknown_areas"))),
+                risk_tier=str(record["risk_tier"]).strip(),
                 source=source,
                 source_split=str(record.get("split") or "all"),
                 licence=licence,

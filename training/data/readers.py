@@ -54,18 +54,20 @@ def iter_rows(
     errors: str = "strict",
     columns: Sequence[str] | None = None,
     required: Sequence[str] = (),
-    quoting: int = csv.QUOTE_MINIMAL,
+    quoted: bool = True,
     on_error: Callable[[RowError], None] | None = None,
 ) -> Iterator[Row]:
     """Yield the records of a delimited file.
 
     With ``columns`` the file has no header row and every record must have exactly those columns.
     Without it the first record is the header; ``required`` names columns that must be in it.
+    ``quoted=False`` reads quote characters as text (tab-separated files of tweets).
     A leading byte-order mark is dropped. A malformed record raises ``RowError``, unless ``on_error`` is
     given: then it is passed the error and the record is skipped.
     """
     text = read_text(path, encoding=encoding, errors=errors).removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                        quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE, strict=True)
     names: list[str]
     if columns is None:
         try:

@@ -8,7 +8,6 @@ A label value a mapping does not know raises ``LabelError``, which the builder r
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ class SourceFile:
     split: str  # the source's own name for the split this file holds
     is_test: bool = False  # the source's own held-out test split, which stays our test split
     delimiter: str = ","
-    quoting: int = csv.QUOTE_MINIMAL
+    quoted: bool = True  # False for TSV files whose text holds bare quote characters
     errors: str = "strict"  # how to treat bytes that are not valid UTF-8
     columns: tuple[str, ...] | None = None  # for files without a header row
     required: tuple[str, ...] = ()
@@ -395,9 +394,9 @@ _GERMEVAL_COLUMNS = ("text", "coarse", "fine")
     "germeval2018", title="GermEval 2018 Shared Task: Offensive Language", licence="CC-BY-4.0",
     kind=LicenceKind.PERMISSIVE,
     files=(
-        SourceFile("germeval2018.training.txt", "de", "train", delimiter="\t", quoting=csv.QUOTE_NONE,
+        SourceFile("germeval2018.training.txt", "de", "train", delimiter="\t", quoted=False,
                    columns=_GERMEVAL_COLUMNS),
-        SourceFile("germeval2018.test.txt", "de", "test", is_test=True, delimiter="\t", quoting=csv.QUOTE_NONE,
+        SourceFile("germeval2018.test.txt", "de", "test", is_test=True, delimiter="\t", quoted=False,
                    columns=_GERMEVAL_COLUMNS),
     ),
     mapping="ABUSE -> hate_speech/medium; INSULT -> harassment/medium; PROFANITY, OTHER -> none/low. "
@@ -438,7 +437,7 @@ def map_hasoc(task_1: str, task_2: str, task_3: str | None) -> Labels:
 def _hasoc_file(name: str, language: str) -> SourceFile:
     is_test = name.startswith("test_gold/")
     return SourceFile(name, language, "test" if is_test else "train", is_test=is_test, delimiter="\t",
-                      quoting=csv.QUOTE_NONE, required=("text_id", "text", "task_1", "task_2"))
+                      quoted=False, required=("text_id", "text", "task_1", "task_2"))
 
 
 @source(
@@ -541,9 +540,9 @@ def map_korean(hate: str, bias: str) -> Labels:
     "korean_hate_speech", title="Korean HateSpeech Dataset (kocohub)", licence="CC-BY-SA-4.0",
     kind=LicenceKind.SHARE_ALIKE,
     files=(
-        SourceFile("train.tsv", "ko", "train", delimiter="\t", quoting=csv.QUOTE_NONE,
+        SourceFile("train.tsv", "ko", "train", delimiter="\t", quoted=False,
                    required=("comments", "bias", "hate")),
-        SourceFile("dev.tsv", "ko", "dev", is_test=True, delimiter="\t", quoting=csv.QUOTE_NONE,
+        SourceFile("dev.tsv", "ko", "dev", is_test=True, delimiter="\t", quoted=False,
                    required=("comments", "bias", "hate")),
     ),
     mapping="hate with bias -> hate_speech/medium; hate without bias -> harassment/medium; offensive -> "
@@ -696,7 +695,7 @@ def map_sms(label: str, text: str) -> Labels:
 @source(
     "sms_spam_collection", title="SMS Spam Collection v.1", licence="free for all purposes (UCI)",
     kind=LicenceKind.PERMISSIVE,
-    files=(SourceFile("SMSSpamCollection", "en", "all", delimiter="\t", quoting=csv.QUOTE_NONE,
+    files=(SourceFile("SMSSpamCollection", "en", "all", delimiter="\t", quoted=False,
                       columns=("label", "text")),),
     mapping="spam -> spam_fraud: medium with scam cues (prize, cash, premium-rate number or charge, "
     "urgency), else low; ham -> none/low; other areas unknown. Headerless TSV.",

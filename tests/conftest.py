@@ -1,0 +1,32 @@
+"""Shared fixtures: a small synthetic datasets folder in the sources' real formats, and the real one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.factories import write_mini_datasets
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def mini_datasets(tmp_path: Path) -> Path:
+    """A datasets folder holding four sources with a handful of rows each, quirks included."""
+    return write_mini_datasets(tmp_path / "datasets")
+
+
+@pytest.fixture(scope="session")
+def real_datasets() -> Path:
+    """The bundled datasets (../shared/datasets or TRIAGE_DATASETS_DIR).
+
+    Skipped where they are absent, except in CI (TRIAGE_REQUIRE_DATASETS=1), where that is a failure.
+    """
+    path = Path(os.environ.get("TRIAGE_DATASETS_DIR", REPO.parent / "shared" / "datasets"))
+    if not path.is_dir():
+        if os.environ.get("TRIAGE_REQUIRE_DATASETS") == "1":
+            pytest.fail(f"{path}: bundled datasets not found, and TRIAGE_REQUIRE_DATASETS=1")
+        pytest.skip(f"{path}: bundled datasets not found")
+    return path
