@@ -132,7 +132,7 @@ def render_data_card(manifest: dict[str, Any]) -> str:
 - **Rows:** {manifest['rows']:,} in {len(manifest['languages'])} languages from {len(manifest['sources'])} sources
 - **Build:** seed {config['seed']}, at most {config['cap_per_class']:,} rows per source x language x class
   outside the test split, excluded licences: {', '.join(config['exclude_licences']) or 'none'}
-  (sources left out: {excluded}); built in {manifest['build_seconds']} s
+  (sources left out: {excluded})
 - **Duplicates dropped:** {manifest['duplicates_dropped']:,} exact or near-exact copies across sources and
   splits, of which {manifest['label_conflicts']:,} had labels that disagreed with the kept copy
 - **Skipped rows:** {manifest['skipped']['total']:,}; **capped rows:** {manifest['capped']:,}
