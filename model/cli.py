@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from training.cli import data_app
+from training.cli import data_app, export_command, train_command
 
 app = typer.Typer(
     name="triage",
@@ -13,6 +13,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.command("train")(train_command)
+app.command("export")(export_command)
 
 
 @app.command("taxonomy")

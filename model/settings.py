@@ -30,9 +30,26 @@ class Settings(BaseSettings):
         description="Where generated data and model cards are written.",
     )
 
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking server URI; by default a SQLite store at $TRIAGE_WORK_DIR/mlflow.db.",
+    )
+
     @property
     def corpus_dir(self) -> Path:
         return self.work_dir / "corpus"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.work_dir / "cache"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.work_dir / "runs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.work_dir / "models"
 
 
 @cache

@@ -87,3 +87,87 @@ def stats(
     except CorpusError as exc:
         fail(str(exc))
     typer.echo(stats_report(manifest))
+
+
+def _log_progress() -> None:
+    """Our progress at INFO; libraries (onnxruntime's optimizer and quantizer, MLflow) at WARNING."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("training").setLevel(logging.INFO)
+
+
+def train_command(
+    profile: Annotated[str, typer.Option(help="quick (CPU, <= 15 min with export) or full (all data).")] = "quick",
+    run_name: Annotated[str | None, typer.Option(help="Run folder name [default: <profile>-<timestamp>].")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run's last checkpoint (needs --run-name).")] = False,
+    corpus_dir: Annotated[Path | None, typer.Option(help="Corpus folder [default: $TRIAGE_WORK_DIR/corpus].")]
+    = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    max_train_rows: Annotated[int | None, typer.Option(help="Override the profile's training sample size.")] = None,
+    max_eval_rows: Annotated[int | None, typer.Option(help="Override the held-out sample size.")] = None,
+    max_test_rows: Annotated[int | None, typer.Option(help="Override the test sample size.")] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Override the training-loop time budget.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the number of epochs.")] = None,
+    track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+) -> None:
+    """Fine-tune the classifier on the corpus (then run `triage export`)."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from training.config import TrainConfig
+
+    settings = get_settings()
+    if profile not in ("quick", "full"):
+        fail(f"--profile must be quick or full, not {profile!r}")
+    if resume and not run_name:
+        fail("--resume needs --run-name: the run whose checkpoint to continue")
+    try:
+        config = TrainConfig.for_profile(
+            profile,  # type: ignore[arg-type]
+            corpus_dir=corpus_dir or settings.corpus_dir, output_dir=settings.runs_dir,
+            encoder_cache_dir=settings.cache_dir, seed=seed, max_train_rows=max_train_rows,
+            max_eval_rows=max_eval_rows, max_test_rows=max_test_rows, max_minutes=max_minutes, epochs=epochs,
+        )
+    except ValidationError as exc:
+        fail("invalid training config: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()))
+    from training.train import train
+
+    _log_progress()
+    name = run_name or f"{profile}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    result = train(config, name, resume=resume, track=track)
+    report = result.summary["validation"]
+    typer.echo(f"run {name}: {result.summary['steps']} steps in {result.summary['train_seconds']} s "
+               f"({result.summary['stop_reason']}); validation tier macro-F1 {report['tier_macro_f1']:.3f}, "
+               f"area macro-F1 {report['area_macro_f1']:.3f}")
+    typer.echo(f"weights in {result.run_dir}; next: triage export --run-name {name}")
+
+
+def export_command(
+    run_name: Annotated[str | None, typer.Option(help="Training run to export [default: the latest].")] = None,
+    track: Annotated[bool, typer.Option(help="Log to the run in MLflow and register the model.")] = True,
+) -> None:
+    """Export a training run to ONNX (fp32 and int8), calibrate, evaluate, register as `challenger`."""
+    settings = get_settings()
+    runs = sorted((p for p in settings.runs_dir.glob("*") if (p / "training.json").is_file()),
+                  key=lambda p: p.stat().st_mtime)
+    if run_name:
+        run_dir = settings.runs_dir / run_name
+        if not (run_dir / "training.json").is_file():
+            fail(f"{run_dir}: no finished training run here (training.json missing)")
+    elif runs:
+        run_dir = runs[-1]
+    else:
+        fail(f"{settings.runs_dir}: no training runs; run `triage train` first")
+    from training.export import export
+    from training.model_card import write_model_card
+
+    _log_progress()
+    result = export(run_dir, settings.models_dir / run_dir.name, track=track)
+    card = write_model_card(result.meta, settings.data_cards_dir / "model.md")
+    test = result.meta.metrics["test"]
+    typer.echo(f"artifact {result.artifact_dir} (int8 {result.meta.metrics['sizes_mb']['int8']} MB); test tier "
+               f"macro-F1 {test['tier_macro_f1']:.3f}, area macro-F1 {test['area_macro_f1']:.3f}, high-risk recall "
+               f"{test['high_risk_recall']:.3f}; model card {card}")
+    if result.model_version:
+        typer.echo(f"registered triage-classifier version {result.model_version} as 'challenger'")

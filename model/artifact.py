@@ -1,0 +1,75 @@
+"""The model artifact: one self-describing folder, and the schema of its ``artifact.json``.
+
+``model.onnx`` (int8) beside ``model.fp32.onnx``, ``tokenizer.json`` and ``artifact.json``, which holds
+everything a server needs to use the model without the code that trained it: label order, taxonomy
+version, input prefix and length, calibration temperatures, thresholds, metrics, the training corpus
+fingerprint and the encoder's provenance. Serving reads label order from here, never from code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ARTIFACT_FILE = "artifact.json"
+ARTIFACT_FORMAT = 1
+
+
+class Temperatures(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tier: float = Field(gt=0)
+    areas: float = Field(gt=0)
+
+
+class Thresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: Per policy area: the calibrated probability at or above which the area is predicted.
+    areas: dict[str, float]
+    #: Calibrated probability of "high" at or above which a report is treated as high risk.
+    high_risk: float = Field(ge=0, le=1)
+
+
+class ArtifactFiles(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = "model.onnx"
+    model_fp32: str = "model.fp32.onnx"
+    tokenizer: str = "tokenizer.json"
+
+
+class ArtifactMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int = ARTIFACT_FORMAT
+    name: str
+    version: str
+    created_at: datetime
+    taxonomy_version: str
+    tier_labels: list[str]
+    area_labels: list[str]
+    text_prefix: str
+    max_length: int = Field(gt=8)
+    pad_id: int
+    temperatures: Temperatures
+    thresholds: Thresholds
+    corpus_fingerprint: str
+    languages: list[str] = Field(description="Languages the model was evaluated on.")
+    encoder: dict[str, Any]
+    training: dict[str, Any]
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    files: ArtifactFiles = Field(default_factory=ArtifactFiles)
+
+    @model_validator(mode="after")
+    def _thresholds_cover_areas(self) -> ArtifactMeta:
+        if set(self.thresholds.areas) != set(self.area_labels):
+            raise ValueError("thresholds.areas must name every area label")
+        return self
+
+    @classmethod
+    def load(cls, folder: Path) -> ArtifactMeta:
+        return cls.model_validate_json((folder / ARTIFACT_FILE).read_text(encoding="utf-8"))
+
+    def save(self, folder: Path) -> None:
+        (folder / ARTIFACT_FILE).write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")

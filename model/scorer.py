@@ -1,0 +1,125 @@
+"""Scoring with the exported model: onnxruntime and tokenizers only (no torch, no transformers).
+
+Texts are normalised, prefixed as the encoder expects, tokenised in one batch call, sorted by length and
+scored in batches padded only to the longest text of the batch (dynamic padding), then put back in order.
+Probabilities are calibrated with the artifact's temperatures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from model.artifact import ArtifactMeta
+from model.text import normalize_text
+
+Floats = npt.NDArray[np.float32]
+
+
+class ArtifactError(RuntimeError):
+    """The artifact folder is missing a file or does not describe itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    tier: str
+    tier_probs: dict[str, float]
+    area_probs: dict[str, float]
+    #: Areas at or above their threshold, most probable first; ``["none"]`` when no violation area is.
+    areas: list[str]
+
+
+def _softmax(x: Floats) -> Floats:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    out: Floats = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Input ids and attention mask for ``rows``, padded to the longest of them (dynamic padding)."""
+    width = max(len(r) for r in rows)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+def decide_tiers(tier_probs: Floats, high_index: int, high_risk_threshold: float) -> npt.NDArray[np.int64]:
+    """The tier of each row: high when P(high) reaches the threshold, else the likelier of the others.
+
+    A threshold below the argmax point sends more reports to people: recall on the dangerous few is
+    worth more than precision (the threshold is chosen on the calibration split)."""
+    below = np.argmax(np.delete(tier_probs, high_index, axis=1), axis=1)
+    below = np.where(below >= high_index, below + 1, below)
+    return np.where(tier_probs[:, high_index] >= high_risk_threshold, high_index, below).astype(np.int64)
+
+
+class Scorer:
+    def __init__(self, folder: Path, *, use_fp32: bool = False, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        try:
+            self.meta = ArtifactMeta.load(folder)
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{folder}: no artifact.json; export a model with `triage export`") from exc
+        model_path = folder / (self.meta.files.model_fp32 if use_fp32 else self.meta.files.model)
+        tokenizer_path = folder / self.meta.files.tokenizer
+        for path in (model_path, tokenizer_path):
+            if not path.is_file():
+                raise ArtifactError(f"{path}: missing from the artifact")
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.meta.max_length)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._thresholds = np.array([self.meta.thresholds.areas[a] for a in self.meta.area_labels], dtype=np.float32)
+
+    def logits(self, texts: Sequence[str], batch_size: int = 32) -> tuple[Floats, Floats]:
+        """Raw (uncalibrated) tier and area logits, in input order."""
+        prefixed = [self.meta.text_prefix + normalize_text(t) for t in texts]
+        encodings = self.tokenizer.encode_batch(prefixed)
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        tier = np.zeros((len(texts), len(self.meta.tier_labels)), dtype=np.float32)
+        areas = np.zeros((len(texts), len(self.meta.area_labels)), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            ids, mask = pad_batch([encodings[i].ids for i in index], self.meta.pad_id)
+            tier_logits, area_logits = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            tier[index] = tier_logits
+            areas[index] = area_logits
+        return tier, areas
+
+    def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> tuple[Floats, Floats]:
+        """Calibrated tier probabilities (softmax) and area probabilities (sigmoid), in input order."""
+        tier, areas = self.logits(texts, batch_size)
+        t = self.meta.temperatures
+        area_probs: Floats = 1.0 / (1.0 + np.exp(-areas / t.areas))
+        return _softmax(tier / t.tier), area_probs
+
+    def score(self, texts: Sequence[str], batch_size: int = 32) -> list[Score]:
+        tier_probs, area_probs = self.probabilities(texts, batch_size)
+        tiers, area_labels = self.meta.tier_labels, self.meta.area_labels
+        decided = decide_tiers(tier_probs, tiers.index("high"), self.meta.thresholds.high_risk)
+        results = []
+        for tp, ap, tier_index in zip(tier_probs, area_probs, decided, strict=True):
+            tier = tiers[int(tier_index)]
+            hits = [area_labels[j] for j in np.argsort(-ap)
+                    if ap[j] >= self._thresholds[j] and area_labels[j] != "none"]
+            results.append(Score(
+                tier=tier,
+                tier_probs={name: float(p) for name, p in zip(tiers, tp, strict=True)},
+                area_probs={name: float(p) for name, p in zip(area_labels, ap, strict=True)},
+                areas=hits or ["none"],
+            ))
+        return results

@@ -1,0 +1,129 @@
+"""From the corpus Parquet to tensors: label arrays, balanced samples, length-bucketed batches."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from model.scorer import pad_batch
+from model.taxonomy import get_taxonomy
+from model.text import normalize_text
+from training.encoder import TEXT_PREFIX
+
+
+@dataclass
+class Split:
+    """One split of the corpus as arrays, rows in corpus order."""
+
+    texts: list[str]
+    languages: list[str]
+    sources: list[str]
+    tier: npt.NDArray[np.int64]  # (n,) index into the taxonomy's tiers
+    areas: npt.NDArray[np.float32]  # (n, areas) 1 where the area applies
+    known: npt.NDArray[np.bool_]  # (n, areas) False where the source did not label the area
+    weight: npt.NDArray[np.float32]  # (n,) label confidence
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, index: npt.NDArray[np.int64]) -> Split:
+        return Split(
+            texts=[self.texts[i] for i in index], languages=[self.languages[i] for i in index],
+            sources=[self.sources[i] for i in index], tier=self.tier[index], areas=self.areas[index],
+            known=self.known[index], weight=self.weight[index],
+        )
+
+
+def load_splits(corpus_dir: Path) -> dict[str, Split]:
+    import pyarrow.parquet as pq
+
+    taxonomy = get_taxonomy()
+    tiers = {name: i for i, name in enumerate(taxonomy.tier_names)}
+    areas = {name: i for i, name in enumerate(taxonomy.area_names)}
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in pq.read_table(corpus_dir / "corpus.parquet").to_pylist():
+        rows[row["split"]].append(row)
+    splits: dict[str, Split] = {}
+    for name, members in rows.items():
+        n = len(members)
+        area_targets = np.zeros((n, len(areas)), dtype=np.float32)
+        known = np.ones((n, len(areas)), dtype=np.bool_)
+        for i, row in enumerate(members):
+            for area in row["policy_areas"]:
+                area_targets[i, areas[area]] = 1.0
+            for area in row["unknown_areas"]:
+                known[i, areas[area]] = False
+        splits[name] = Split(
+            texts=[r["text"] for r in members], languages=[r["language"] for r in members],
+            sources=[r["source"] for r in members],
+            tier=np.array([tiers[r["risk_tier"]] for r in members], dtype=np.int64),
+            areas=area_targets, known=known,
+            weight=np.array([r["label_confidence"] for r in members], dtype=np.float32),
+        )
+    return splits
+
+
+def balanced_sample(split: Split, limit: int | None, seed: int) -> Split:
+    """At most ``limit`` rows, spread as evenly as the data allows over language x tier cells: every cell
+    gets the same share, and what small cells cannot use goes to the larger ones."""
+    if limit is None or len(split) <= limit:
+        return split
+    rng = np.random.default_rng(seed)
+    cells: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, (language, tier) in enumerate(zip(split.languages, split.tier.tolist(), strict=True)):
+        cells[(language, tier)].append(i)
+    members = {key: rng.permutation(np.array(index)) for key, index in sorted(cells.items())}
+    quota = {key: 0 for key in members}
+    remaining = limit
+    open_cells = [key for key in members]
+    while remaining > 0 and open_cells:
+        share = max(1, remaining // len(open_cells))
+        for key in list(open_cells):
+            take = min(share, len(members[key]) - quota[key], remaining)
+            quota[key] += take
+            remaining -= take
+            if quota[key] >= len(members[key]):
+                open_cells.remove(key)
+            if remaining == 0:
+                break
+    chosen = np.sort(np.concatenate([members[key][: quota[key]] for key in members]))
+    return split.take(chosen.astype(np.int64))
+
+
+def encode(texts: list[str], tokenizer_path: Path, max_length: int) -> list[list[int]]:
+    """Token ids exactly as the ONNX scorer makes them: normalised, prefixed, truncated."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length)
+    return [e.ids for e in tokenizer.encode_batch([TEXT_PREFIX + normalize_text(t) for t in texts])]
+
+
+def batches(ids: list[list[int]], batch_size: int, pad_id: int, shuffle_seed: int | None = None,
+            ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """(row index, input ids, attention mask) per batch, each padded to its longest row.
+
+    Rows are grouped by length so that little compute goes to padding; with a seed, groups of similar
+    length are formed from a shuffled order and the batches themselves shuffled."""
+    order = np.arange(len(ids))
+    if shuffle_seed is not None:
+        rng = np.random.default_rng(shuffle_seed)
+        order = rng.permutation(order)
+        chunk = batch_size * 50
+        order = np.concatenate([sorted(order[i : i + chunk], key=lambda j: len(ids[j]))
+                                for i in range(0, len(order), chunk)]).astype(np.int64)
+        groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        groups = [groups[i] for i in rng.permutation(len(groups))]
+    else:
+        order = np.array(sorted(order, key=lambda j: len(ids[j])), dtype=np.int64)
+        groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    for index in groups:
+        input_ids, mask = pad_batch([ids[i] for i in index], pad_id)
+        yield np.asarray(index, dtype=np.int64), input_ids, mask

@@ -1,0 +1,229 @@
+"""``triage export``: from a training run to the self-describing serving artifact.
+
+1. ONNX export of the fine-tuned model (fp32, legacy exporter: one file, dynamic batch and length).
+2. Graph optimisation for BERT (onnxruntime's transformer optimizer: fused attention, layer norm, gelu),
+   then dynamic int8 quantization of the optimised graph (weights int8, activations quantized at run
+   time; the word embeddings too).
+3. Parity: torch vs onnxruntime fp32 probabilities on validation rows, and int8 vs fp32 top tier.
+4. Calibration on the calibration split with the int8 model's outputs (the model that serves):
+   temperatures per head, area thresholds, the high-risk threshold.
+5. Test metrics of int8 and fp32 (their delta), ECE before and after calibration.
+6. ``artifact.json`` written, the folder logged to the training run in MLflow as a pyfunc model,
+   registered as ``triage-classifier`` with the alias ``challenger``; the model card generated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from evaluation.metrics import softmax
+from model.artifact import ArtifactMeta, Temperatures, Thresholds
+from model.scorer import Scorer
+from model.taxonomy import get_taxonomy
+from training.calibration import (
+    area_thresholds,
+    calibrated,
+    fit_area_temperature,
+    fit_tier_temperature,
+    high_risk_threshold,
+)
+from training.config import TrainConfig
+from training.dataset import Split, load_splits
+from training.train import SUMMARY, WEIGHTS, evaluate, held_out_sample
+
+log = logging.getLogger(__name__)
+Floats = npt.NDArray[np.float32]
+PARITY_ROWS = 256
+
+
+@dataclass
+class ExportResult:
+    artifact_dir: Path
+    meta: ArtifactMeta
+    model_version: str | None
+
+
+def _load_torch_model(run_dir: Path, summary: dict[str, Any]) -> Any:
+    import torch
+    from safetensors.torch import load_file
+    from transformers import BertConfig, BertModel
+
+    from training.modeling import TriageClassifier
+
+    config_path = Path(summary["encoder_dir"]) / "config.json"
+    encoder = BertModel(BertConfig.from_json_file(str(config_path)), add_pooling_layer=False)
+    model = TriageClassifier(encoder, len(summary["tier_labels"]), len(summary["area_labels"]))
+    model.load_state_dict(load_file(str(run_dir / WEIGHTS)))
+    model.eval()
+    torch.set_grad_enabled(False)
+    return model
+
+
+def export_onnx(model: Any, path: Path) -> None:
+    import torch
+
+    ids = torch.tensor([[0, 41, 1294, 12, 87, 2], [0, 41, 1294, 12, 2, 1]], dtype=torch.long)
+    mask = (ids != 1).long()
+    torch.onnx.export(
+        model, (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
+        output_names=["tier_logits", "area_logits"], opset_version=17, dynamo=False,
+        dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                      "tier_logits": {0: "batch"}, "area_logits": {0: "batch"}},
+    )
+
+
+def optimize_and_quantize(fp32_path: Path, optimized_path: Path, int8_path: Path, heads: int, hidden: int) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(str(fp32_path), model_type="bert", num_heads=heads, hidden_size=hidden,
+                               opt_level=1)
+    optimized.save_model_to_file(str(optimized_path))
+    quantize_dynamic(str(optimized_path), str(int8_path), weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def _torch_probs(model: Any, scorer: Scorer, texts: list[str]) -> tuple[Floats, Floats]:
+    import torch
+
+    from model.scorer import pad_batch
+    from model.text import normalize_text
+
+    encodings = scorer.tokenizer.encode_batch([scorer.meta.text_prefix + normalize_text(t) for t in texts])
+    tiers, areas = [], []
+    for start in range(0, len(encodings), 32):
+        ids, mask = pad_batch([e.ids for e in encodings[start : start + 32]], scorer.meta.pad_id)
+        t, a = model(torch.from_numpy(ids), torch.from_numpy(mask))
+        tiers.append(t.numpy())
+        areas.append(a.numpy())
+    return np.concatenate(tiers), np.concatenate(areas)
+
+
+def parity(model: Any, fp32: Scorer, int8: Scorer, texts: list[str]) -> dict[str, float]:
+    """How far onnxruntime fp32 is from torch (probabilities), and how often int8 keeps fp32's top tier."""
+    torch_tier, torch_areas = _torch_probs(model, fp32, texts[:PARITY_ROWS])
+    ort_tier, ort_areas = fp32.logits(texts[:PARITY_ROWS])
+    tier_gap = float(np.abs(softmax(torch_tier) - softmax(ort_tier)).max())
+    area_gap = float(np.abs(1 / (1 + np.exp(-torch_areas)) - 1 / (1 + np.exp(-ort_areas))).max())
+    fp32_all, _ = fp32.logits(texts)
+    int8_all, _ = int8.logits(texts)
+    agreement = float(np.mean(fp32_all.argmax(axis=1) == int8_all.argmax(axis=1)))
+    return {"torch_vs_onnx_fp32_max_prob_diff": max(tier_gap, area_gap), "parity_rows": float(len(texts[:PARITY_ROWS])),
+            "int8_vs_fp32_top_tier_agreement": agreement, "agreement_rows": float(len(texts))}
+
+
+def _metrics(split: Split, logits: tuple[Floats, Floats], temps: tuple[float, float], thresholds: dict[str, float],
+             high: float) -> dict[str, Any]:
+    report = evaluate(split, *logits, temps, thresholds, high)
+    report["tier_ece_uncalibrated"] = evaluate(split, *logits, (1.0, 1.0), thresholds, high)["tier_ece"]
+    return report
+
+
+def _megabytes(path: Path) -> float:
+    return float(f"{path.stat().st_size / 2**20:.1f}")
+
+
+def export(run_dir: Path, artifact_dir: Path, track: bool = True) -> ExportResult:
+    started = time.perf_counter()
+    summary = json.loads((run_dir / SUMMARY).read_text())
+    config = TrainConfig.model_validate(summary["config"])
+    taxonomy = get_taxonomy()
+    if summary["taxonomy_version"] != taxonomy.version:
+        raise ValueError(f"run {run_dir} was trained on taxonomy {summary['taxonomy_version']}, "
+                         f"this code has {taxonomy.version}")
+    tmp = artifact_dir.with_name(artifact_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    encoder_dir = Path(summary["encoder_dir"])
+    encoder_config = json.loads((encoder_dir / "config.json").read_text())
+    model = _load_torch_model(run_dir, summary)
+    raw = tmp / "model.raw.onnx"
+    export_onnx(model, raw)
+    optimize_and_quantize(raw, tmp / "model.fp32.onnx", tmp / "model.onnx",
+                          encoder_config["num_attention_heads"], encoder_config["hidden_size"])
+    raw.unlink()
+    shutil.copyfile(encoder_dir / "tokenizer.json", tmp / "tokenizer.json")
+    export_seconds = time.perf_counter() - started
+
+    # A provisional artifact.json (identity calibration) lets the Scorer load the folder for evaluation.
+    meta = ArtifactMeta(
+        name="triage-classifier", version=summary["run_name"], created_at=datetime.now(UTC),
+        taxonomy_version=taxonomy.version, tier_labels=summary["tier_labels"], area_labels=summary["area_labels"],
+        text_prefix=summary["text_prefix"], max_length=summary["max_length"], pad_id=summary["pad_id"],
+        temperatures=Temperatures(tier=1.0, areas=1.0),
+        thresholds=Thresholds(areas={a: 0.5 for a in summary["area_labels"]}, high_risk=0.5),
+        corpus_fingerprint=summary["corpus_fingerprint"], languages=[], encoder=summary["encoder"],
+        training={k: summary[k] for k in ("run_name", "mlflow_run_id", "profile", "config", "rows", "steps",
+                                          "stop_reason", "train_seconds")},
+    )
+    meta.save(tmp)
+    int8 = Scorer(tmp)
+    fp32 = Scorer(tmp, use_fp32=True)
+
+    splits = load_splits(config.corpus_dir)
+    held_out = {name: held_out_sample(splits, name, config) for name in ("validation", "calibration", "test")}
+    checks = parity(model, fp32, int8, held_out["validation"].texts)
+    cal = held_out["calibration"]
+    cal_logits = int8.logits(cal.texts)
+    tier_t = fit_tier_temperature(cal_logits[0], cal.tier)
+    area_t = fit_area_temperature(cal_logits[1], cal.areas, cal.known)
+    tier_probs, area_probs = calibrated(*cal_logits, tier_t, area_t)
+    thresholds = area_thresholds(area_probs, cal.areas, cal.known, taxonomy.area_names)
+    high_t = high_risk_threshold(tier_probs, cal.tier, taxonomy.tier_names.index("high"),
+                                 config.high_risk_recall)
+    temps = (tier_t, area_t)
+    test = held_out["test"]
+    metrics: dict[str, Any] = {
+        "validation": _metrics(held_out["validation"], int8.logits(held_out["validation"].texts), temps, thresholds,
+                               high_t),
+        "test": _metrics(test, int8.logits(test.texts), temps, thresholds, high_t),
+        "test_fp32": _metrics(test, fp32.logits(test.texts), temps, thresholds, high_t),
+        "parity": checks,
+    }
+    metrics["int8_minus_fp32"] = {
+        k: metrics["test"][k] - metrics["test_fp32"][k]
+        for k in ("tier_macro_f1", "area_macro_f1", "high_risk_recall", "high_risk_precision", "tier_ece")
+    }
+    metrics["sizes_mb"] = {"int8": _megabytes(tmp / "model.onnx"), "fp32": _megabytes(tmp / "model.fp32.onnx")}
+    metrics["export_seconds"] = float(f"{export_seconds:.1f}")
+    meta = meta.model_copy(update={
+        "temperatures": Temperatures(tier=tier_t, areas=area_t),
+        "thresholds": Thresholds(areas=thresholds, high_risk=high_t),
+        "languages": sorted(metrics["test"].get("per_language", {})),
+        "metrics": metrics,
+    })
+    meta.save(tmp)
+    shutil.rmtree(artifact_dir, ignore_errors=True)
+    tmp.rename(artifact_dir)
+
+    version = None
+    if track and summary.get("mlflow_run_id"):
+        version = _track(artifact_dir, meta, summary["mlflow_run_id"])
+    return ExportResult(artifact_dir=artifact_dir, meta=meta, model_version=version)
+
+
+def _track(artifact_dir: Path, meta: ArtifactMeta, run_id: str) -> str:
+    import mlflow
+
+    from model.settings import get_settings
+    from training import tracking
+    from training.pyfunc import log_pyfunc
+
+    tracking.configure(get_settings())
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(tracking.flatten({k: v for k, v in meta.metrics.items()}))
+        mlflow.log_dict(json.loads(meta.model_dump_json()), "artifact.json")
+        version = log_pyfunc(artifact_dir)
+        tracking.set_challenger(version, f"{meta.name} {meta.version} (corpus {meta.corpus_fingerprint[:19]})")
+    return version

@@ -1,0 +1,57 @@
+"""The classifier: the e5 encoder, mean pooling over the attention mask, and two heads.
+
+- risk tier: 3-way softmax (taxonomy tier order);
+- policy areas: one sigmoid per area (taxonomy area order), multi-label.
+
+The forward pass returns raw logits; calibration temperatures are applied outside (in the ONNX scorer),
+so the exported graph is exactly this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-6)
+
+
+class TriageClassifier(nn.Module):
+    def __init__(self, encoder: BertModel, n_tiers: int, n_areas: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.tier_head = nn.Linear(hidden, n_tiers)
+        self.area_head = nn.Linear(hidden, n_areas)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = self.dropout(mean_pool(hidden, attention_mask))
+        return self.tier_head(pooled), self.area_head(pooled)
+
+    def freeze(self, embeddings: bool, layers: int) -> None:
+        """Freeze the word embeddings (96M of the 118M parameters) and the lowest ``layers`` layers."""
+        self.encoder.embeddings.word_embeddings.weight.requires_grad_(not embeddings)
+        for index, layer in enumerate(self.encoder.encoder.layer):
+            for param in layer.parameters():
+                param.requires_grad_(index >= layers)
+
+
+def load_encoder(folder: Path) -> BertModel:
+    encoder = BertModel.from_pretrained(str(folder), add_pooling_layer=False, attn_implementation="eager")
+    assert isinstance(encoder, BertModel)
+    return encoder
+
+
+def tiny_encoder(vocab_size: int, seed: int = 0) -> BertModel:
+    """A randomly initialised 2-layer encoder with the real vocabulary size, for fast tests."""
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512, type_vocab_size=2)
+    return BertModel(config, add_pooling_layer=False)

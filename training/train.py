@@ -1,0 +1,294 @@
+"""``triage train``: fine-tune the classifier, calibrate it, and record everything in MLflow.
+
+The run folder (``$TRIAGE_WORK_DIR/runs/<run name>``) holds ``checkpoint.pt`` (trainable weights,
+optimizer and scheduler state, step: enough to resume), ``model.safetensors`` (the best weights, whole
+model) and ``training.json`` (config, label order, temperatures, thresholds, metrics, provenance), which
+``triage export`` turns into the serving artifact (and where calibration happens: on the exported
+int8 model's outputs, since that is the model that serves).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import numpy.typing as npt
+import torch
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from evaluation.metrics import classification_report
+from model.scorer import decide_tiers
+from model.settings import get_settings
+from model.taxonomy import get_taxonomy
+from training import tracking
+from training.calibration import calibrated
+from training.config import TrainConfig
+from training.data.build import load_manifest
+from training.dataset import Split, balanced_sample, batches, encode, load_splits
+from training.encoder import TEXT_PREFIX, prepare_encoder
+from training.modeling import TriageClassifier, load_encoder
+
+log = logging.getLogger(__name__)
+PAD_ID = 1  # the XLM-R tokenizer pads with <pad> = 1 (config.json's pad_token_id 0 is not what it uses)
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "model.safetensors"
+SUMMARY = "training.json"
+
+Floats = npt.NDArray[np.float32]
+
+
+@dataclass
+class Prepared:
+    split: Split
+    ids: list[list[int]]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def random_sample(split: Split, limit: int | None, seed: int) -> Split:
+    """A uniform sample (held-out splits keep their natural class balance, which calibration needs)."""
+    if limit is None or len(split) <= limit:
+        return split
+    index = np.sort(np.random.default_rng(seed).choice(len(split), size=limit, replace=False))
+    return split.take(index.astype(np.int64))
+
+
+def held_out_sample(splits: dict[str, Split], name: str, config: TrainConfig) -> Split:
+    """The rows of a held-out split that a run evaluates on: the same for training and export."""
+    limit = config.max_test_rows if name == "test" else config.max_eval_rows
+    offset = {"validation": 1, "calibration": 2, "test": 3}[name]
+    return random_sample(splits[name], limit, config.seed + offset)
+
+
+def class_weights(tiers: npt.NDArray[np.int64], n: int) -> torch.Tensor:
+    """Inverse square-root frequency, normalised to mean 1: rare tiers count more, without overshooting."""
+    counts = np.bincount(tiers, minlength=n).astype(np.float64) + 1.0
+    weights = 1.0 / np.sqrt(counts)
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
+
+
+def area_pos_weights(areas: Floats, known: npt.NDArray[np.bool_]) -> torch.Tensor:
+    """Negatives per positive among known labels, clipped to [1, 20]: rare areas are not drowned out."""
+    positives = (areas * known).sum(axis=0)
+    negatives = ((1 - areas) * known).sum(axis=0)
+    return torch.tensor(np.clip(negatives / np.maximum(positives, 1.0), 1.0, 20.0), dtype=torch.float32)
+
+
+def loss_fn(tier_logits: torch.Tensor, area_logits: torch.Tensor, tier: torch.Tensor, areas: torch.Tensor,
+            known: torch.Tensor, weight: torch.Tensor, tier_weights: torch.Tensor, pos_weight: torch.Tensor,
+            area_loss_weight: float) -> torch.Tensor:
+    """Weighted tier cross-entropy plus area BCE over the known labels only (unknown ones are ignored)."""
+    tier_loss = torch.nn.functional.cross_entropy(tier_logits.float(), tier, weight=tier_weights, reduction="none")
+    area_loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        area_logits.float(), areas, pos_weight=pos_weight, reduction="none")
+    mask = known.float()
+    per_row_area = (area_loss * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+    return ((tier_loss + area_loss_weight * per_row_area) * weight).sum() / weight.sum()
+
+
+@torch.no_grad()
+def predict_logits(model: TriageClassifier, ids: list[list[int]], batch_size: int, bf16: bool,
+                   desc: str = "predict") -> tuple[Floats, Floats]:
+    model.eval()
+    taxonomy = get_taxonomy()
+    tier = np.zeros((len(ids), len(taxonomy.tier_names)), dtype=np.float32)
+    areas = np.zeros((len(ids), len(taxonomy.area_names)), dtype=np.float32)
+    for index, input_ids, mask in tqdm(list(batches(ids, batch_size * 2, PAD_ID)), desc=desc, leave=False):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            t, a = model(torch.from_numpy(input_ids), torch.from_numpy(mask))
+        tier[index] = t.float().numpy()
+        areas[index] = a.float().numpy()
+    return tier, areas
+
+
+def evaluate(split: Split, tier_logits: Floats, area_logits: Floats, temperatures: tuple[float, float],
+             thresholds: dict[str, float], high_threshold: float) -> dict[str, Any]:
+    taxonomy = get_taxonomy()
+    tier_probs, area_probs = calibrated(tier_logits, area_logits, *temperatures)
+    tier_pred = decide_tiers(tier_probs, taxonomy.tier_names.index("high"), high_threshold)
+    return classification_report(
+        tier_probs, split.tier, area_probs, split.areas > 0.5, split.known,
+        np.array([thresholds[a] for a in taxonomy.area_names], dtype=np.float32),
+        taxonomy.tier_names, taxonomy.area_names, tier_pred=tier_pred, languages=split.languages,
+    )
+
+
+def _validation_score(report: dict[str, Any]) -> float:
+    return 0.5 * (float(report["tier_macro_f1"]) + float(report["area_macro_f1"]))
+
+
+def _trainable_state(model: TriageClassifier) -> dict[str, torch.Tensor]:
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {n: t.detach().clone() for n, t in model.state_dict().items() if n in names}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    mlflow_run_id: str | None
+
+
+def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool = True) -> TrainResult:
+    started = time.perf_counter()
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    seed_everything(config.seed)
+    taxonomy = get_taxonomy()
+    manifest = load_manifest(config.corpus_dir)
+    run_dir = config.output_dir / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    encoder_dir = prepare_encoder(config.encoder_cache_dir)
+    provenance = json.loads((encoder_dir / "provenance.json").read_text())
+    splits = load_splits(config.corpus_dir)
+    for name in ("train", "validation", "calibration", "test"):  # all four are needed, export uses the rest
+        if name not in splits:
+            raise ValueError(f"{config.corpus_dir}: the corpus has no {name} split")
+    data = {
+        "train": balanced_sample(splits["train"], config.max_train_rows, config.seed),
+        "validation": held_out_sample(splits, "validation", config),
+    }
+    tokenizer_path = encoder_dir / "tokenizer.json"
+    prepared = {name: Prepared(split, encode(split.texts, tokenizer_path, config.max_length))
+                for name, split in data.items()}
+    log.info("rows: %s", {k: len(v.split) for k, v in prepared.items()})
+
+    model = TriageClassifier(load_encoder(encoder_dir), len(taxonomy.tier_names), len(taxonomy.area_names),
+                             config.dropout)
+    model.freeze(config.freeze_embeddings, config.frozen_layers)
+    train_split = prepared["train"].split
+    tier_weights = class_weights(train_split.tier, len(taxonomy.tier_names))
+    pos_weight = area_pos_weights(train_split.areas, train_split.known)
+    head_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
+    encoder_params = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW([
+        {"params": encoder_params, "lr": config.encoder_lr},
+        {"params": head_params, "lr": config.head_lr},
+    ], weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = max(1, int(config.warmup_ratio * total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
+    eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
+
+    step, best_score, best_state, bad_evals, history = 0, -1.0, _trainable_state(model), 0, []
+    checkpoint_path = run_dir / CHECKPOINT
+    if resume and checkpoint_path.is_file():
+        checkpoint = torch.load(checkpoint_path, weights_only=True)
+        model.load_state_dict(checkpoint["model"], strict=False)
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        step, best_score, bad_evals = checkpoint["step"], checkpoint["best_score"], checkpoint["bad_evals"]
+        best_state = checkpoint["best"]
+        log.info("resumed from %s at step %d", checkpoint_path, step)
+
+    run_id = None
+    if track:
+        experiment = tracking.configure(get_settings())
+        active = mlflow.start_run(experiment_id=experiment, run_name=run_name)
+        run_id = active.info.run_id
+        mlflow.log_params({**config.model_dump(mode="json"), "train_rows": len(train_split),
+                           "encoder": provenance["encoder"],
+                           "encoder_sha256": provenance["sources"]["weights"]["sha256"]})
+        mlflow.set_tags({"corpus_fingerprint": manifest["fingerprint"], "taxonomy_version": taxonomy.version,
+                         "profile": config.profile, "stage": "train"})
+
+    stop_reason = "completed"
+    deadline = started + config.max_minutes * 60 if config.max_minutes else None
+    validation = prepared["validation"]
+    try:
+        for epoch in range(step // steps_per_epoch, config.epochs):
+            model.train()
+            skip = step - epoch * steps_per_epoch
+            epoch_batches = list(batches(prepared["train"].ids, config.batch_size, PAD_ID,
+                                         shuffle_seed=config.seed + epoch))[skip:]
+            progress = tqdm(epoch_batches, desc=f"epoch {epoch + 1}/{config.epochs}", initial=skip,
+                            total=steps_per_epoch)
+            running = 0.0
+            for index, input_ids, mask in progress:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                    tier_logits, area_logits = model(torch.from_numpy(input_ids), torch.from_numpy(mask))
+                loss = loss_fn(tier_logits, area_logits, torch.from_numpy(train_split.tier[index]),
+                               torch.from_numpy(train_split.areas[index]), torch.from_numpy(train_split.known[index]),
+                               torch.from_numpy(train_split.weight[index]), tier_weights, pos_weight,
+                               config.area_loss_weight)
+                loss.backward()  # type: ignore[no-untyped-call]
+                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                running = 0.9 * running + 0.1 * float(loss) if step > 1 else float(loss)
+                progress.set_postfix(loss=f"{running:.3f}")
+                out_of_time = deadline is not None and time.perf_counter() > deadline
+                if step % eval_every == 0 or step == total_steps or out_of_time:
+                    tier_logits_v, area_logits_v = predict_logits(model, validation.ids, config.batch_size,
+                                                                  config.bf16, "validate")
+                    report = evaluate(validation.split, tier_logits_v, area_logits_v, (1.0, 1.0),
+                                      {a: 0.5 for a in taxonomy.area_names}, 0.5)
+                    score = _validation_score(report)
+                    history.append({"step": step, "epoch": step / steps_per_epoch, "loss": running,
+                                    "val_tier_macro_f1": report["tier_macro_f1"],
+                                    "val_area_macro_f1": report["area_macro_f1"], "val_score": score})
+                    if track:
+                        mlflow.log_metrics({k: v for k, v in history[-1].items() if k != "step"}, step=step)
+                    if score > best_score:
+                        best_score, best_state, bad_evals = score, _trainable_state(model), 0
+                    else:
+                        bad_evals += 1
+                    torch.save({"model": _trainable_state(model), "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(), "step": step, "best_score": best_score,
+                                "bad_evals": bad_evals, "best": best_state}, checkpoint_path)
+                    model.train()
+                    log.info("step %d: val tier F1 %.3f area F1 %.3f", step, report["tier_macro_f1"],
+                             report["area_macro_f1"])
+                    if bad_evals >= config.patience:
+                        stop_reason = "early_stopping"
+                        break
+                    if out_of_time:
+                        stop_reason = "time_budget"
+                        break
+            if stop_reason != "completed":
+                break
+        train_seconds = time.perf_counter() - started
+        model.load_state_dict(best_state, strict=False)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(run_dir / WEIGHTS))
+
+        tier_logits_v, area_logits_v = predict_logits(model, validation.ids, config.batch_size, config.bf16,
+                                                      "validate")
+        validation_report = evaluate(validation.split, tier_logits_v, area_logits_v, (1.0, 1.0),
+                                     {a: 0.5 for a in taxonomy.area_names}, 0.5)
+        summary = {
+            "run_name": run_name, "mlflow_run_id": run_id, "profile": config.profile,
+            "config": config.model_dump(mode="json"), "taxonomy_version": taxonomy.version,
+            "tier_labels": taxonomy.tier_names, "area_labels": taxonomy.area_names,
+            "text_prefix": TEXT_PREFIX, "max_length": config.max_length, "pad_id": PAD_ID,
+            "corpus_fingerprint": manifest["fingerprint"], "encoder": provenance, "encoder_dir": str(encoder_dir),
+            "rows": {k: len(v.split) for k, v in prepared.items()},
+            "validation": validation_report, "history": history, "stop_reason": stop_reason, "steps": step,
+            "train_seconds": round(train_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
+        }
+        (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        if track:
+            mlflow.log_metrics(tracking.flatten({"train_validation": validation_report,
+                                                 "train_seconds": summary["train_seconds"]}))
+            mlflow.log_dict(summary, "training.json")
+    finally:
+        if track:
+            mlflow.end_run()
+    return TrainResult(run_dir=run_dir, summary=summary, mlflow_run_id=run_id)
