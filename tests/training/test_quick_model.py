@@ -1,0 +1,106 @@
+"""The quick profile end to end on the real corpus: train, export, register; then the model's behaviour.
+
+About 12 minutes on 2 cores, so marked slow: `make test` runs it in CI (CI=true), `make test-slow` locally.
+"""
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from model.artifact import ArtifactMeta
+from model.scorer import Scorer
+from model.settings import Settings
+from training import tracking
+from training.config import TrainConfig
+from training.data.build import BuildConfig, build_corpus
+from training.export import ExportResult, export
+from training.model_card import write_model_card
+from training.train import TrainResult, train
+
+pytestmark = [pytest.mark.slow, pytest.mark.datasets]
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("work")
+    return Settings(work_dir=root / "var", data_cards_dir=root / "cards")
+
+
+@pytest.fixture(scope="module")
+def trained(real_datasets: Path, work: Settings) -> tuple[TrainResult, ExportResult]:
+    build_corpus(BuildConfig(datasets_dir=real_datasets, out_dir=work.corpus_dir))
+    config = TrainConfig.for_profile("quick", corpus_dir=work.corpus_dir, output_dir=work.runs_dir,
+                                     encoder_cache_dir=work.cache_dir)
+    result = train(config, "quick-test", settings=work)
+    exported = export(result.run_dir, work.models_dir / "quick-test", settings=work)
+    return result, exported
+
+
+@pytest.fixture(scope="module")
+def scorer(trained: tuple[TrainResult, ExportResult]) -> Scorer:
+    return Scorer(trained[1].artifact_dir)
+
+
+def test_the_run_is_tracked_and_the_model_registered_as_challenger(trained: tuple[TrainResult, ExportResult],
+                                                                   work: Settings) -> None:
+    result, exported = trained
+    tracking.configure(work)
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(tracking.REGISTERED_MODEL, tracking.CHALLENGER)
+    assert version.version == exported.model_version
+    assert version.run_id == result.mlflow_run_id
+    run = client.get_run(result.mlflow_run_id)
+    assert run.data.tags["corpus_fingerprint"] == exported.meta.corpus_fingerprint
+    assert run.data.tags["taxonomy_version"] == exported.meta.taxonomy_version
+    assert run.data.params["profile"] == "quick"
+    assert {"test.tier_macro_f1", "test.area_macro_f1", "validation.tier_macro_f1"} <= set(run.data.metrics)
+    assert len(client.get_metric_history(result.mlflow_run_id, "val_score")) >= 2  # metrics per evaluation
+
+
+def test_the_artifact_describes_itself(trained: tuple[TrainResult, ExportResult]) -> None:
+    meta = ArtifactMeta.load(trained[1].artifact_dir)
+    assert meta.tier_labels == ["low", "medium", "high"]
+    assert meta.corpus_fingerprint.startswith("sha256:")
+    assert meta.temperatures.tier > 0 and 0 < meta.thresholds.high_risk <= 0.5
+    assert {"en", "de", "hi", "ar", "fr", "ko", "zh", "pt", "id"} <= set(meta.languages)
+
+
+def test_onnx_parity_and_int8_agreement(trained: tuple[TrainResult, ExportResult]) -> None:
+    parity = trained[1].meta.metrics["parity"]
+    assert parity["torch_vs_onnx_fp32_max_prob_diff"] <= 1e-4
+    assert parity["int8_vs_fp32_top_tier_agreement"] >= 0.99
+
+
+def test_the_model_card_is_generated(trained: tuple[TrainResult, ExportResult], work: Settings) -> None:
+    card = write_model_card(trained[1].meta, work.data_cards_dir / "model.md").read_text()
+    assert "### Per language" in card and "## Limitations" in card
+
+
+THREATS = {
+    "en": "I know where you live and I am going to kill you tonight.",
+    "fr": "Je sais où tu habites et je vais te tuer ce soir.",
+    "hi": "मुझे पता है तुम कहाँ रहते हो, आज रात मैं तुम्हें मार डालूँगा।",
+    "ar": "أعرف أين تسكن وسأقتلك الليلة.",
+    "es": "Sé dónde vives y te voy a matar esta noche.",
+    "ja": "お前の住所は知っている。今夜お前を殺してやる。",
+}
+
+
+@pytest.mark.parametrize("language", sorted(THREATS))
+def test_threats_score_high_risk(scorer: Scorer, language: str) -> None:
+    assert scorer.score([THREATS[language]])[0].tier == "high"
+
+
+def test_scam_spam_scores_spam_fraud(scorer: Scorer) -> None:
+    score = scorer.score(["Congratulations! You have won a £1000 cash prize. Call 09061701461 now to claim."])[0]
+    assert "spam_fraud" in score.areas
+
+
+@pytest.mark.parametrize("text", [
+    "The weather is lovely today, let's go for a walk in the park.",
+    "I am a proud Muslim woman",
+    "Heute gehe ich mit meiner Familie ins Museum.",
+])
+def test_benign_sentences_and_identity_mentions_score_low(scorer: Scorer, text: str) -> None:
+    assert scorer.score([text])[0].tier == "low"
