@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,12 @@ def _softmax(x: Floats) -> Floats:
     e = np.exp(x - x.max(axis=1, keepdims=True))
     out: Floats = e / e.sum(axis=1, keepdims=True)
     return out
+
+
+def encode_texts(tokenizer: Any, prefix: str, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of ``texts`` as the model sees them: normalised, prefixed, tokenised (and truncated, as the
+    tokenizer is set up). Training, export and serving all encode through here."""
+    return [e.ids for e in tokenizer.encode_batch([prefix + normalize_text(t) for t in texts])]
 
 
 def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -85,16 +92,18 @@ class Scorer:
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self._thresholds = np.array([self.meta.thresholds.areas[a] for a in self.meta.area_labels], dtype=np.float32)
 
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return encode_texts(self.tokenizer, self.meta.text_prefix, texts)
+
     def logits(self, texts: Sequence[str], batch_size: int = 32) -> tuple[Floats, Floats]:
         """Raw (uncalibrated) tier and area logits, in input order."""
-        prefixed = [self.meta.text_prefix + normalize_text(t) for t in texts]
-        encodings = self.tokenizer.encode_batch(prefixed)
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        encodings = self.encode(texts)
+        order = np.argsort([len(ids) for ids in encodings], kind="stable")
         tier = np.zeros((len(texts), len(self.meta.tier_labels)), dtype=np.float32)
         areas = np.zeros((len(texts), len(self.meta.area_labels)), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
-            ids, mask = pad_batch([encodings[i].ids for i in index], self.meta.pad_id)
+            ids, mask = pad_batch([encodings[i] for i in index], self.meta.pad_id)
             tier_logits, area_logits = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
             tier[index] = tier_logits
             areas[index] = area_logits

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.factories import write_mini_datasets
+
+if TYPE_CHECKING:
+    from training.data.build import BuildResult
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,3 +34,11 @@ def real_datasets() -> Path:
             pytest.fail(f"{path}: bundled datasets not found, and TRIAGE_REQUIRE_DATASETS=1")
         pytest.skip(f"{path}: bundled datasets not found")
     return path
+
+
+@pytest.fixture(scope="session")
+def real_corpus(real_datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """The corpus built from the real datasets, once per test session (about 25 s)."""
+    from training.data.build import BuildConfig, build_corpus
+
+    return build_corpus(BuildConfig(datasets_dir=real_datasets, out_dir=tmp_path_factory.mktemp("corpus")))

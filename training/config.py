@@ -32,6 +32,9 @@ class TrainConfig(BaseModel):
     epochs: Positive = 1
     #: Train on at most this many rows, balanced over language x tier; None for all.
     max_train_rows: Positive | None = 16_000
+    #: How the training sample spreads over language x tier cells: each cell in proportion to its
+    #: size ** power (0: every cell alike, 1: as in the corpus).
+    sample_power: float = Field(default=0.5, ge=0, le=1)
     #: Evaluate on at most this many rows of each held-out split; None for all.
     max_eval_rows: Positive | None = 2000
     max_test_rows: Positive | None = 4000
@@ -52,6 +55,9 @@ class TrainConfig(BaseModel):
     max_minutes: float | None = Field(default=7.0, gt=0)
     #: Weight of the area loss beside the tier loss.
     area_loss_weight: float = Field(default=1.0, ge=0)
+    #: Treat a row labelled "none" as a negative for every area, not only those its source labels
+    #: (see ``training.dataset.load_splits``).
+    none_implies_negatives: bool = True
     #: Target recall of the high tier on the calibration split, which sets the high-risk threshold.
     high_risk_recall: float = Field(default=0.9, gt=0, le=1)
     threads: Positive | None = None

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model.scorer import pad_batch
+from model.scorer import encode_texts, pad_batch
 from model.taxonomy import get_taxonomy
-from model.text import normalize_text
 from training.encoder import TEXT_PREFIX
 
 
@@ -40,7 +39,15 @@ class Split:
         )
 
 
-def load_splits(corpus_dir: Path) -> dict[str, Split]:
+def load_splits(corpus_dir: Path, none_implies_negatives: bool = True) -> dict[str, Split]:
+    """The corpus' splits as arrays.
+
+    With ``none_implies_negatives``, a row whose source says no policy area applies (``none``) is a known
+    negative for every area, also for areas outside the source's scope. The corpus keeps the source's own
+    scope (those areas stay unknown there); the taxonomy defines ``none`` as "no policy area applies", and
+    without this the thin areas (adult_sexual, child_safety, privacy, ...), which only AILuminate labels
+    and almost only positively, have next to no negatives and fire on everything.
+    """
     import pyarrow.parquet as pq
 
     taxonomy = get_taxonomy()
@@ -57,6 +64,8 @@ def load_splits(corpus_dir: Path) -> dict[str, Split]:
         for i, row in enumerate(members):
             for area in row["policy_areas"]:
                 area_targets[i, areas[area]] = 1.0
+            if none_implies_negatives and row["policy_areas"] == ["none"]:
+                continue
             for area in row["unknown_areas"]:
                 known[i, areas[area]] = False
         splits[name] = Split(
@@ -69,9 +78,12 @@ def load_splits(corpus_dir: Path) -> dict[str, Split]:
     return splits
 
 
-def balanced_sample(split: Split, limit: int | None, seed: int) -> Split:
-    """At most ``limit`` rows, spread as evenly as the data allows over language x tier cells: every cell
-    gets the same share, and what small cells cannot use goes to the larger ones."""
+def balanced_sample(split: Split, limit: int | None, seed: int, power: float = 0.0) -> Split:
+    """At most ``limit`` rows, spread over language x tier cells in proportion to ``size ** power``.
+
+    ``power`` 0 gives every cell the same share (as far as its rows allow), 1 keeps the corpus' own
+    proportions, 0.5 is in between: rare cells (high risk outside English) are over-sampled without
+    making high risk a third of every language. What a small cell cannot use goes to the others."""
     if limit is None or len(split) <= limit:
         return split
     rng = np.random.default_rng(seed)
@@ -80,12 +92,12 @@ def balanced_sample(split: Split, limit: int | None, seed: int) -> Split:
         cells[(language, tier)].append(i)
     members = {key: rng.permutation(np.array(index)) for key, index in sorted(cells.items())}
     quota = {key: 0 for key in members}
-    remaining = limit
-    open_cells = [key for key in members]
+    remaining, open_cells = limit, list(members)
     while remaining > 0 and open_cells:
-        share = max(1, remaining // len(open_cells))
-        for key in list(open_cells):
-            take = min(share, len(members[key]) - quota[key], remaining)
+        weights = np.array([len(members[key]) ** power for key in open_cells], dtype=np.float64)
+        shares = np.maximum(1, np.floor(remaining * weights / weights.sum())).astype(int)
+        for key, share in zip(list(open_cells), shares, strict=True):
+            take = int(min(share, len(members[key]) - quota[key], remaining))
             quota[key] += take
             remaining -= take
             if quota[key] >= len(members[key]):
@@ -103,7 +115,7 @@ def encode(texts: list[str], tokenizer_path: Path, max_length: int) -> list[list
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length)
-    return [e.ids for e in tokenizer.encode_batch([TEXT_PREFIX + normalize_text(t) for t in texts])]
+    return encode_texts(tokenizer, TEXT_PREFIX, texts)
 
 
 def batches(ids: list[list[int]], batch_size: int, pad_id: int, shuffle_seed: int | None = None,

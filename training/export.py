@@ -118,12 +118,11 @@ def _torch_probs(model: Any, scorer: Scorer, texts: list[str]) -> tuple[Floats, 
     import torch
 
     from model.scorer import pad_batch
-    from model.text import normalize_text
 
-    encodings = scorer.tokenizer.encode_batch([scorer.meta.text_prefix + normalize_text(t) for t in texts])
+    encodings = scorer.encode(texts)
     tiers, areas = [], []
     for start in range(0, len(encodings), 32):
-        ids, mask = pad_batch([e.ids for e in encodings[start : start + 32]], scorer.meta.pad_id)
+        ids, mask = pad_batch(encodings[start : start + 32], scorer.meta.pad_id)
         t, a = model(torch.from_numpy(ids), torch.from_numpy(mask))
         tiers.append(t.numpy())
         areas.append(a.numpy())
@@ -191,7 +190,7 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
     int8 = Scorer(tmp)
     fp32 = Scorer(tmp, use_fp32=True)
 
-    splits = load_splits(config.corpus_dir)
+    splits = load_splits(config.corpus_dir, config.none_implies_negatives)
     held_out = {name: held_out_sample(splits, name, config) for name in ("validation", "calibration", "test")}
     checks = parity(model, fp32, int8, held_out["validation"].texts)
     cal = held_out["calibration"]

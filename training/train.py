@@ -161,12 +161,12 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
 
     encoder_dir = prepare_encoder(config.encoder_cache_dir)
     provenance = json.loads((encoder_dir / "provenance.json").read_text())
-    splits = load_splits(config.corpus_dir)
+    splits = load_splits(config.corpus_dir, config.none_implies_negatives)
     for name in ("train", "validation", "calibration", "test"):  # all four are needed, export uses the rest
         if name not in splits:
             raise ValueError(f"{config.corpus_dir}: the corpus has no {name} split")
     data = {
-        "train": balanced_sample(splits["train"], config.max_train_rows, config.seed),
+        "train": balanced_sample(splits["train"], config.max_train_rows, config.seed, config.sample_power),
         "validation": held_out_sample(splits, "validation", config),
     }
     tokenizer_path = encoder_dir / "tokenizer.json"

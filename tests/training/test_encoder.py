@@ -42,8 +42,8 @@ def _tiny_tensors() -> dict[str, np.ndarray]:
         values.reshape(-1, 32)[:, 0] = 1.75  # pin every block's scale to 1.75 / 7 = 0.25
         return values
 
-    tensors = {"emb.word": q((HEADER["vocab"], h)), "emb.pos": rng.normal(size=(16, h)), "emb.type": rng.normal(size=(2, h)),
-               "emb.ln.w": np.ones(h), "emb.ln.b": np.zeros(h)}
+    tensors = {"emb.word": q((HEADER["vocab"], h)), "emb.pos": rng.normal(size=(16, h)),
+               "emb.type": rng.normal(size=(2, h)), "emb.ln.w": np.ones(h), "emb.ln.b": np.zeros(h)}
     for kind, shape in {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}.items():
         tensors[f"l0.{kind}.w"] = q(shape)
         tensors[f"l0.{kind}.b"] = rng.normal(size=shape[0])
@@ -56,7 +56,7 @@ def _tiny_tensors() -> dict[str, np.ndarray]:
 @pytest.fixture
 def tiny_bin(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
     tensors = _tiny_tensors()
-    quantized = {name for name in tensors if name.endswith(".w") and tensors[name].ndim == 2 or name == "emb.word"}
+    quantized = {name for name in tensors if (name.endswith(".w") and tensors[name].ndim == 2) or name == "emb.word"}
     return write_e5_bin(tmp_path / "tiny.bin", tensors, quantized, HEADER), tensors
 
 
@@ -97,7 +97,7 @@ def test_prepare_encoder_is_idempotent_and_rebuilds_when_a_source_changes(
     assert prepare_encoder(tmp_path / "cache", weights=path, tokenizer=tokenizer) == folder
     assert (folder / "model.safetensors").stat().st_mtime_ns == written
     tensors["emb.pos"] = tensors["emb.pos"] + 1.0
-    write_e5_bin(path, tensors, {n for n in tensors if n.endswith(".w") and tensors[n].ndim == 2 or n == "emb.word"},
+    write_e5_bin(path, tensors, {n for n in tensors if (n.endswith(".w") and tensors[n].ndim == 2) or n == "emb.word"},
                  HEADER)
     prepare_encoder(tmp_path / "cache", weights=path, tokenizer=tokenizer)
     assert (folder / "model.safetensors").stat().st_mtime_ns != written

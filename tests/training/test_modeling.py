@@ -116,7 +116,7 @@ def test_texts_longer_than_the_limit_are_truncated(tiny: tuple[Path, Any]) -> No
 
 
 def test_a_folder_without_artifact_json_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ArtifactError, match="no artifact.json"):
+    with pytest.raises(ArtifactError, match=r"no artifact\.json"):
         Scorer(tmp_path)
 
 
@@ -129,3 +129,25 @@ def test_the_scorer_needs_neither_torch_nor_transformers(tiny: tuple[Path, Any])
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_a_row_labelled_none_is_a_negative_for_every_area(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from training.dataset import load_splits
+
+    rows = [
+        {"split": "train", "text": "hallo", "language": "de", "policy_areas": ["none"],
+         "unknown_areas": ["spam_fraud", "privacy"], "risk_tier": "low", "source": "s", "label_confidence": 1.0},
+        {"split": "train", "text": "du Idiot", "language": "de", "policy_areas": ["harassment"],
+         "unknown_areas": ["spam_fraud", "privacy"], "risk_tier": "medium", "source": "s", "label_confidence": 1.0},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "corpus.parquet")
+    areas = get_taxonomy().area_names
+    spam = areas.index("spam_fraud")
+    implied = load_splits(tmp_path)["train"]
+    assert implied.known[0].all() and implied.areas[0, spam] == 0
+    assert not implied.known[1, spam]  # a violation row keeps its source's unknowns
+    faithful = load_splits(tmp_path, none_implies_negatives=False)["train"]
+    assert not faithful.known[0, spam]

@@ -1,4 +1,4 @@
-"""The corpus built from the real bundled datasets (about 25 s, built once for the module)."""
+"""The corpus built from the real bundled datasets (about 25 s, built once per session)."""
 
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,8 @@ pytestmark = pytest.mark.datasets
 
 
 @pytest.fixture(scope="module")
-def corpus(real_datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    return build_corpus(BuildConfig(datasets_dir=real_datasets, out_dir=tmp_path_factory.mktemp("corpus")))
+def corpus(real_corpus: BuildResult) -> BuildResult:
+    return real_corpus
 
 
 @pytest.fixture(scope="module")
