@@ -56,7 +56,6 @@ class ExportResult:
 
 
 def _load_torch_model(run_dir: Path, summary: dict[str, Any]) -> Any:
-    import torch
     from safetensors.torch import load_file
     from transformers import BertConfig, BertModel
 
@@ -67,7 +66,6 @@ def _load_torch_model(run_dir: Path, summary: dict[str, Any]) -> Any:
     model = TriageClassifier(encoder, len(summary["tier_labels"]), len(summary["area_labels"]))
     model.load_state_dict(load_file(str(run_dir / WEIGHTS)))
     model.eval()
-    torch.set_grad_enabled(False)
     return model
 
 
@@ -76,12 +74,13 @@ def export_onnx(model: Any, path: Path) -> None:
 
     ids = torch.tensor([[0, 41, 1294, 12, 87, 2], [0, 41, 1294, 12, 2, 1]], dtype=torch.long)
     mask = (ids != 1).long()
-    torch.onnx.export(
-        model, (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
-        output_names=["tier_logits", "area_logits"], opset_version=17, dynamo=False,
-        dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-                      "tier_logits": {0: "batch"}, "area_logits": {0: "batch"}},
-    )
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
+            output_names=["tier_logits", "area_logits"], opset_version=17, dynamo=False,
+            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                          "tier_logits": {0: "batch"}, "area_logits": {0: "batch"}},
+        )
 
 
 def optimize_and_quantize(fp32_path: Path, optimized_path: Path, int8_path: Path, heads: int, hidden: int) -> None:
@@ -123,7 +122,8 @@ def _torch_probs(model: Any, scorer: Scorer, texts: list[str]) -> tuple[Floats, 
     tiers, areas = [], []
     for start in range(0, len(encodings), 32):
         ids, mask = pad_batch(encodings[start : start + 32], scorer.meta.pad_id)
-        t, a = model(torch.from_numpy(ids), torch.from_numpy(mask))
+        with torch.no_grad():
+            t, a = model(torch.from_numpy(ids), torch.from_numpy(mask))
         tiers.append(t.numpy())
         areas.append(a.numpy())
     return np.concatenate(tiers), np.concatenate(areas)

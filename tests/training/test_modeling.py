@@ -73,13 +73,13 @@ def test_the_loss_ignores_unknown_area_labels() -> None:
 def test_onnx_fp32_matches_torch_within_1e4(tiny: tuple[Path, Any]) -> None:
     folder, model = tiny
     scorer = Scorer(folder, use_fp32=True)
-    with torch.no_grad():
-        torch_tier, torch_areas = _torch_probs(model, scorer, TEXTS)
+    torch_tier, torch_areas = _torch_probs(model, scorer, TEXTS)
     ort_tier, ort_areas = scorer.logits(TEXTS)
     softmax = torch.nn.functional.softmax
     np.testing.assert_allclose(softmax(torch.from_numpy(ort_tier), -1).numpy(),
                                softmax(torch.from_numpy(torch_tier), -1).numpy(), atol=1e-4)
     np.testing.assert_allclose(1 / (1 + np.exp(-ort_areas)), 1 / (1 + np.exp(-torch_areas)), atol=1e-4)
+    assert torch.is_grad_enabled()  # exporting and checking parity leave the global grad mode alone
 
 
 def test_int8_model_is_smaller_and_close_to_fp32(tiny: tuple[Path, Any]) -> None:

@@ -46,7 +46,7 @@ def test_the_run_is_tracked_and_the_model_registered_as_challenger(trained: tupl
     tracking.configure(work)
     client = MlflowClient()
     version = client.get_model_version_by_alias(tracking.REGISTERED_MODEL, tracking.CHALLENGER)
-    assert version.version == exported.model_version
+    assert str(version.version) == exported.model_version
     assert version.run_id == result.mlflow_run_id
     run = client.get_run(result.mlflow_run_id)
     assert run.data.tags["corpus_fingerprint"] == exported.meta.corpus_fingerprint
