@@ -129,16 +129,17 @@ def _torch_probs(model: Any, scorer: Scorer, texts: list[str]) -> tuple[Floats, 
     return np.concatenate(tiers), np.concatenate(areas)
 
 
-def parity(model: Any, fp32: Scorer, int8: Scorer, texts: list[str]) -> dict[str, float]:
-    """How far onnxruntime fp32 is from torch (probabilities), and how often int8 keeps fp32's top tier."""
-    torch_tier, torch_areas = _torch_probs(model, fp32, texts[:PARITY_ROWS])
-    ort_tier, ort_areas = fp32.logits(texts[:PARITY_ROWS])
+def parity(model: Any, fp32: Scorer, texts: list[str], fp32_logits: tuple[Floats, Floats],
+           int8_logits: tuple[Floats, Floats]) -> dict[str, float]:
+    """How far onnxruntime fp32 is from torch (probabilities, on the first rows), and how often int8 keeps
+    fp32's top tier (on all of ``texts``, whose fp32 and int8 logits are given)."""
+    rows = min(PARITY_ROWS, len(texts))
+    torch_tier, torch_areas = _torch_probs(model, fp32, texts[:rows])
+    ort_tier, ort_areas = fp32_logits[0][:rows], fp32_logits[1][:rows]
     tier_gap = float(np.abs(softmax(torch_tier) - softmax(ort_tier)).max())
     area_gap = float(np.abs(1 / (1 + np.exp(-torch_areas)) - 1 / (1 + np.exp(-ort_areas))).max())
-    fp32_all, _ = fp32.logits(texts)
-    int8_all, _ = int8.logits(texts)
-    agreement = float(np.mean(fp32_all.argmax(axis=1) == int8_all.argmax(axis=1)))
-    return {"torch_vs_onnx_fp32_max_prob_diff": max(tier_gap, area_gap), "parity_rows": float(len(texts[:PARITY_ROWS])),
+    agreement = float(np.mean(fp32_logits[0].argmax(axis=1) == int8_logits[0].argmax(axis=1)))
+    return {"torch_vs_onnx_fp32_max_prob_diff": max(tier_gap, area_gap), "parity_rows": float(rows),
             "int8_vs_fp32_top_tier_agreement": agreement, "agreement_rows": float(len(texts))}
 
 
@@ -192,7 +193,9 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
 
     splits = load_splits(config.corpus_dir, config.none_implies_negatives)
     held_out = {name: held_out_sample(splits, name, config) for name in ("validation", "calibration", "test")}
-    checks = parity(model, fp32, int8, held_out["validation"].texts)
+    validation = held_out["validation"]
+    validation_int8 = int8.logits(validation.texts)
+    checks = parity(model, fp32, validation.texts, fp32.logits(validation.texts), validation_int8)
     cal = held_out["calibration"]
     cal_logits = int8.logits(cal.texts)
     tier_t = fit_tier_temperature(cal_logits[0], cal.tier)
@@ -204,8 +207,7 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
     temps = (tier_t, area_t)
     test = held_out["test"]
     metrics: dict[str, Any] = {
-        "validation": _metrics(held_out["validation"], int8.logits(held_out["validation"].texts), temps, thresholds,
-                               high_t),
+        "validation": _metrics(validation, validation_int8, temps, thresholds, high_t),
         "test": _metrics(test, int8.logits(test.texts), temps, thresholds, high_t),
         "test_fp32": _metrics(test, fp32.logits(test.texts), temps, thresholds, high_t),
         "parity": checks,
