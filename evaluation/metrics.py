@@ -71,18 +71,6 @@ def expected_calibration_error(probs: Floats, true: Ints, bins: int = 15) -> flo
     return ece
 
 
-def softmax(logits: Floats) -> Floats:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    out: Floats = exp / exp.sum(axis=1, keepdims=True)
-    return out
-
-
-def sigmoid(logits: Floats) -> Floats:
-    out: Floats = 1.0 / (1.0 + np.exp(-logits))
-    return out
-
-
 def classification_report(
     tier_probs: Floats,
     tier_true: Ints,

@@ -35,10 +35,21 @@ class Score:
     areas: list[str]
 
 
-def _softmax(x: Floats) -> Floats:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
+def softmax(logits: Floats) -> Floats:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
     out: Floats = e / e.sum(axis=1, keepdims=True)
     return out
+
+
+def sigmoid(logits: Floats) -> Floats:
+    out: Floats = np.reciprocal(1.0 + np.exp(-logits))
+    return out
+
+
+def calibrate(tier_logits: Floats, area_logits: Floats, tier_t: float, area_t: float) -> tuple[Floats, Floats]:
+    """Temperature-scaled tier probabilities (softmax) and area probabilities (sigmoid): the one definition
+    that serving, calibration and evaluation all use."""
+    return softmax(tier_logits / tier_t), sigmoid(area_logits / area_t)
 
 
 def encode_texts(tokenizer: Any, prefix: str, texts: Sequence[str]) -> list[list[int]]:
@@ -112,9 +123,7 @@ class Scorer:
     def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> tuple[Floats, Floats]:
         """Calibrated tier probabilities (softmax) and area probabilities (sigmoid), in input order."""
         tier, areas = self.logits(texts, batch_size)
-        t = self.meta.temperatures
-        area_probs: Floats = 1.0 / (1.0 + np.exp(-areas / t.areas))
-        return _softmax(tier / t.tier), area_probs
+        return calibrate(tier, areas, self.meta.temperatures.tier, self.meta.temperatures.areas)
 
     def score(self, texts: Sequence[str], batch_size: int = 32) -> list[Score]:
         tier_probs, area_probs = self.probabilities(texts, batch_size)

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from evaluation.metrics import f1_binary, sigmoid, softmax
+from evaluation.metrics import f1_binary
 
 Floats = npt.NDArray[np.float32]
 #: Fewer positive calibration rows than this and an area keeps the default threshold.
@@ -75,7 +75,3 @@ def high_risk_threshold(tier_probs: Floats, labels: npt.NDArray[np.int64], high_
         return 0.5
     k = int(np.floor((1.0 - recall) * len(p_high)))
     return float(min(0.5, p_high[min(k, len(p_high) - 1)]))
-
-
-def calibrated(tier_logits: Floats, area_logits: Floats, tier_t: float, area_t: float) -> tuple[Floats, Floats]:
-    return softmax(tier_logits / tier_t), sigmoid(area_logits / area_t)

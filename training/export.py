@@ -27,14 +27,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from evaluation.metrics import softmax
 from model.artifact import ArtifactMeta, Temperatures, Thresholds
-from model.scorer import Scorer
+from model.scorer import Scorer, calibrate, sigmoid, softmax
 from model.settings import Settings, get_settings
 from model.taxonomy import get_taxonomy
 from training.calibration import (
     area_thresholds,
-    calibrated,
     fit_area_temperature,
     fit_tier_temperature,
     high_risk_threshold,
@@ -137,7 +135,7 @@ def parity(model: Any, fp32: Scorer, texts: list[str], fp32_logits: tuple[Floats
     torch_tier, torch_areas = _torch_probs(model, fp32, texts[:rows])
     ort_tier, ort_areas = fp32_logits[0][:rows], fp32_logits[1][:rows]
     tier_gap = float(np.abs(softmax(torch_tier) - softmax(ort_tier)).max())
-    area_gap = float(np.abs(1 / (1 + np.exp(-torch_areas)) - 1 / (1 + np.exp(-ort_areas))).max())
+    area_gap = float(np.abs(sigmoid(torch_areas) - sigmoid(ort_areas)).max())
     agreement = float(np.mean(fp32_logits[0].argmax(axis=1) == int8_logits[0].argmax(axis=1)))
     return {"torch_vs_onnx_fp32_max_prob_diff": max(tier_gap, area_gap), "parity_rows": float(rows),
             "int8_vs_fp32_top_tier_agreement": agreement, "agreement_rows": float(len(texts))}
@@ -200,7 +198,7 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
     cal_logits = int8.logits(cal.texts)
     tier_t = fit_tier_temperature(cal_logits[0], cal.tier)
     area_t = fit_area_temperature(cal_logits[1], cal.areas, cal.known)
-    tier_probs, area_probs = calibrated(*cal_logits, tier_t, area_t)
+    tier_probs, area_probs = calibrate(*cal_logits, tier_t, area_t)
     thresholds = area_thresholds(area_probs, cal.areas, cal.known, taxonomy.area_names)
     high_t = high_risk_threshold(tier_probs, cal.tier, taxonomy.tier_names.index("high"),
                                  config.high_risk_recall)

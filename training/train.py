@@ -28,11 +28,10 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from evaluation.metrics import classification_report
-from model.scorer import decide_tiers
+from model.scorer import calibrate, decide_tiers
 from model.settings import Settings, get_settings
 from model.taxonomy import get_taxonomy
 from training import tracking
-from training.calibration import calibrated
 from training.config import TrainConfig
 from training.data.build import load_manifest
 from training.dataset import Split, balanced_sample, batches, encode, load_splits
@@ -124,7 +123,7 @@ def predict_logits(model: TriageClassifier, ids: list[list[int]], batch_size: in
 def evaluate(split: Split, tier_logits: Floats, area_logits: Floats, temperatures: tuple[float, float],
              thresholds: dict[str, float], high_threshold: float) -> dict[str, Any]:
     taxonomy = get_taxonomy()
-    tier_probs, area_probs = calibrated(tier_logits, area_logits, *temperatures)
+    tier_probs, area_probs = calibrate(tier_logits, area_logits, *temperatures)
     tier_pred = decide_tiers(tier_probs, taxonomy.tier_names.index("high"), high_threshold)
     return classification_report(
         tier_probs, split.tier, area_probs, split.areas > 0.5, split.known,

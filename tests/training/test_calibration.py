@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from evaluation.metrics import expected_calibration_error, softmax
-from model.scorer import decide_tiers
+from evaluation.metrics import expected_calibration_error
+from model.scorer import decide_tiers, softmax
 from training.calibration import (
     area_thresholds,
     fit_area_temperature,
