@@ -15,6 +15,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ARTIFACT_FILE = "artifact.json"
+#: The model's name in the MLflow model registry.
+REGISTERED_MODEL = "triage-classifier"
+#: Where the registered pyfunc model keeps the artifact folder (``artifacts/<key>`` in the model).
+REGISTRY_ARTIFACT_KEY = "artifact"
 ARTIFACT_FORMAT = 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from serving.cli import db_app, keys_app, serve_command
 from training.cli import data_app, export_command, train_command
 
 app = typer.Typer(
@@ -15,6 +16,9 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.command("train")(train_command)
 app.command("export")(export_command)
+app.command("serve")(serve_command)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
 
 
 @app.command("taxonomy")

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Where the routing policy shipped with the service lives; TRIAGE_ROUTING_POLICY points elsewhere.
+DEFAULT_ROUTING_POLICY = Path(__file__).resolve().parents[1] / "serving" / "routing_policy.toml"
 
 
 class Settings(BaseSettings):
@@ -34,6 +38,65 @@ class Settings(BaseSettings):
         default=None,
         description="MLflow tracking server URI; by default a SQLite store at $TRIAGE_WORK_DIR/mlflow.db.",
     )
+
+    # --- Serving -------------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the service database (e.g. postgresql+psycopg://user@host/db); "
+        "by default an embedded SQLite file at $TRIAGE_WORK_DIR/triage.db.",
+    )
+    database_migrate_on_start: bool = Field(
+        default=True,
+        description="Apply pending database migrations when the server starts (otherwise `triage db upgrade`).",
+    )
+    model_path: Path | None = Field(
+        default=None,
+        description="Serve the artifact folder at this path instead of a model from the MLflow registry.",
+    )
+    model_alias: str = Field(
+        default="champion", pattern=r"^[A-Za-z0-9_-]+$",
+        description="Registry alias of triage-classifier that the server loads.",
+    )
+    model_fallback_alias: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]+$",
+        description="Alias to load when model_alias names no version (e.g. challenger before any promotion). "
+        "Unset: no fallback.",
+    )
+    routing_policy: Path = Field(
+        default=DEFAULT_ROUTING_POLICY, description="The routing policy file (TOML, versioned)."
+    )
+    score_threads: int | None = Field(
+        default=None, ge=1, le=256, description="onnxruntime intra-op threads; by default one per CPU core."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = Field(default="json", description="Structured JSON lines, or plain text.")
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("database_url must be a sqlite:// or postgresql:// SQLAlchemy URL")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.work_dir / 'triage.db').resolve()}"
+
+    @property
+    def resolved_mlflow_tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.work_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def serving_cache_dir(self) -> Path:
+        """Where the server keeps model artifacts downloaded from the registry, one folder per version."""
+        return self.work_dir / "serving" / "models"
 
     @property
     def corpus_dir(self) -> Path:

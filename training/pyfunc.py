@@ -6,8 +6,9 @@ from pathlib import Path
 
 import mlflow.pyfunc
 
+from model.artifact import REGISTRY_ARTIFACT_KEY as ARTIFACT_KEY
+
 MODEL_FILE = Path(__file__).with_name("pyfunc_model.py")
-ARTIFACT_KEY = "artifact"
 MODEL_PATH = "model"
 #: What loading the pyfunc needs; listed explicitly so MLflow does not import-scan the environment.
 PIP_REQUIREMENTS = ["onnxruntime", "tokenizers", "numpy", "pandas", "pydantic"]

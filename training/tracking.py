@@ -16,20 +16,19 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from model.artifact import REGISTERED_MODEL
 from model.settings import Settings
 
 EXPERIMENT = "triage-classifier"
-REGISTERED_MODEL = "triage-classifier"
 CHALLENGER = "challenger"
 
 log = logging.getLogger(__name__)
 
 
 def tracking_uri(settings: Settings) -> str:
-    if settings.mlflow_tracking_uri:
-        return settings.mlflow_tracking_uri
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(settings.work_dir / 'mlflow.db').resolve()}"
+    if not settings.mlflow_tracking_uri:
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+    return settings.resolved_mlflow_tracking_uri
 
 
 def configure(settings: Settings) -> str:

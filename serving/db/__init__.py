@@ -1,0 +1,1 @@
+"""The service database: SQLAlchemy models, engine set-up and Alembic migrations."""

@@ -1,0 +1,179 @@
+"""Tables of the service database.
+
+One row per report (``report_id`` unique: the idempotency key), its score and route (with the model and
+routing-policy versions that made them), queue items for the people who act on it, reviewer decisions,
+API keys (hashed) and an append-only audit log (triggers refuse UPDATE and DELETE, see the migration).
+Report text is sensitive: it lives in ``reports.text`` only, never in the audit log or the logs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+#: Integer primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no timezone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSONType, list[Any]: JSONType, datetime: UTCDateTime,
+    }
+
+
+class ReportRow(Base):
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    report_id: Mapped[str] = mapped_column(String(128), unique=True)
+    #: sha256 of the report as sent (canonical JSON): the same report_id with other content is a conflict.
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    language_hint: Mapped[str | None] = mapped_column(String(35))
+    reporter_type: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))
+    surface: Mapped[str] = mapped_column(String(32))
+    reporter_reason: Mapped[str | None] = mapped_column(String(32))
+    followers: Mapped[int | None] = mapped_column(BigInteger)
+    prior_strikes: Mapped[int | None] = mapped_column(Integer)
+    report_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    #: The API key that sent it (its public id, never the secret).
+    submitted_by: Mapped[str | None] = mapped_column(String(32))
+
+    score: Mapped[ScoreRow] = relationship(back_populates="report", uselist=False)
+    route: Mapped[RouteRow] = relationship(back_populates="report", uselist=False)
+
+
+class ScoreRow(Base):
+    __tablename__ = "scores"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    report_pk: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), unique=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(128))
+    model_tier: Mapped[str] = mapped_column(String(16))
+    tier_probs: Mapped[dict[str, Any]]
+    area_probs: Mapped[dict[str, Any]]
+    areas: Mapped[list[Any]]
+    high_risk_threshold: Mapped[float] = mapped_column(Float)
+    detected_language: Mapped[str | None] = mapped_column(String(16))
+    language_confidence: Mapped[float] = mapped_column(Float)
+    scored_at: Mapped[datetime]
+
+    report: Mapped[ReportRow] = relationship(back_populates="score")
+
+
+class RouteRow(Base):
+    __tablename__ = "routes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    report_pk: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), unique=True)
+    policy_version: Mapped[str] = mapped_column(String(64))
+    tier: Mapped[str] = mapped_column(String(16), index=True)
+    language: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer)
+    sla_deadline: Mapped[datetime | None]
+    is_grey_area: Mapped[bool] = mapped_column(Boolean)
+    #: [{"name": ..., "reason": ...}] for the grey-area rules, and for every rule that fired.
+    grey_reasons: Mapped[list[Any]]
+    rules: Mapped[list[Any]]
+    decided_at: Mapped[datetime]
+
+    report: Mapped[ReportRow] = relationship(back_populates="route")
+
+
+class QueueItemRow(Base):
+    __tablename__ = "queue_items"
+    __table_args__ = (Index("ix_queue_items_open", "queue", "status", "priority", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    report_pk: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    #: "primary" (the routed item), "qa" (a low-risk QA sample) or "second_review" (blind QA review).
+    kind: Mapped[str] = mapped_column(String(16), default="primary")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, claimed, done
+    priority: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class ReviewDecisionRow(Base):
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    queue_item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id", ondelete="CASCADE"), index=True)
+    report_pk: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(32))
+    risk_tier: Mapped[str] = mapped_column(String(16))
+    policy_areas: Mapped[list[Any]]
+    action: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    model_version: Mapped[str] = mapped_column(String(128))
+    decided_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: The public part of the key (``trg_<key_id>_<secret>``): how logs and audits name it.
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    #: sha256 of the secret part (the secret is 256 random bits, so a fast hash is safe; never stored).
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditRow(Base):
+    """Append-only: the migration installs triggers that refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # an API key id, or "system"
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(128), index=True)
+    #: Ids, versions, labels and reasons only: never report text or secrets.
+    details: Mapped[dict[str, Any]]

@@ -1,0 +1,37 @@
+"""Prometheus metrics, one registry per app (so tests can build many apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "triage_http_requests", "HTTP requests by method, route template and status.",
+            ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "triage_http_request_duration_seconds", "HTTP request latency by method and route template.",
+            ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.reports = Counter(
+            "triage_reports_scored", "Reports scored and routed (first time only, not replays).",
+            ["tier", "queue", "action"], registry=self.registry)
+        self.grey_areas = Counter(
+            "triage_grey_area_reasons", "Grey-area rules that fired.", ["rule"], registry=self.registry)
+        self.replays = Counter(
+            "triage_idempotent_replays", "Reports sent again and answered from the store.", registry=self.registry)
+        self.languages = Counter(
+            "triage_reports_by_language", "Reports scored, by the language routing used.", ["language"],
+            registry=self.registry)
+        self.scoring = Histogram(
+            "triage_model_inference_seconds", "Model inference time per call (a batch or a single report).",
+            buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.model_info = Gauge(
+            "triage_model_info", "The model being served (value 1).", ["name", "version", "source"],
+            registry=self.registry)
+        self.policy_info = Gauge(
+            "triage_routing_policy_info", "The routing policy in force (value 1).", ["version"],
+            registry=self.registry)

@@ -1,0 +1,112 @@
+"""Finding and loading the model to serve: an artifact folder by path, or a version from the MLflow
+registry by alias (``champion``; ``challenger`` or another alias only when configured as the fallback).
+
+Registry versions are downloaded once into ``$TRIAGE_WORK_DIR/serving/models/v<version>`` and reused on
+restart. Only MLflow's client is needed (no torch): the registered pyfunc model carries the artifact
+folder as its ``artifact`` artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.artifact import ARTIFACT_FILE, REGISTERED_MODEL, REGISTRY_ARTIFACT_KEY
+from model.scorer import ArtifactError, Scorer
+from model.settings import Settings
+from model.taxonomy import get_taxonomy
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(RuntimeError):
+    """No model could be loaded; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    scorer: Scorer
+    name: str
+    #: The registry version ("3") when loaded from the registry, else the artifact's own version (run name).
+    version: str
+    #: Where it came from: ``models:/triage-classifier@champion`` or a folder.
+    source: str
+    languages: frozenset[str]
+
+
+def load_model(settings: Settings) -> LoadedModel:
+    if settings.model_path is not None:
+        folder = settings.model_path
+        return _load(folder, version=None, source=str(folder), settings=settings)
+    version, alias = _resolve_alias(settings)
+    folder = _download(version, settings)
+    return _load(folder, version=version, source=f"models:/{REGISTERED_MODEL}@{alias}", settings=settings)
+
+
+def _load(folder: Path, version: str | None, source: str, settings: Settings) -> LoadedModel:
+    if not (folder / ARTIFACT_FILE).is_file():
+        raise ModelLoadError(f"{folder}: not a model artifact (no {ARTIFACT_FILE}); "
+                             "export one with `triage export` or point TRIAGE_MODEL_PATH at one")
+    try:
+        scorer = Scorer(folder, threads=settings.score_threads)
+    except (ArtifactError, ValueError) as exc:
+        raise ModelLoadError(f"{folder}: cannot load the artifact: {exc}") from exc
+    except Exception as exc:  # onnxruntime raises its own exception types for a corrupt model file
+        raise ModelLoadError(f"{folder}: cannot load the model file: {type(exc).__name__}: {exc}") from exc
+    meta = scorer.meta
+    taxonomy = get_taxonomy()
+    if meta.taxonomy_version != taxonomy.version:
+        raise ModelLoadError(f"{folder}: the model was trained on taxonomy {meta.taxonomy_version}; "
+                             f"this service has taxonomy {taxonomy.version}")
+    if meta.tier_labels != taxonomy.tier_names or sorted(meta.area_labels) != sorted(taxonomy.area_names):
+        raise ModelLoadError(f"{folder}: the model's labels do not match taxonomy {taxonomy.version}")
+    return LoadedModel(scorer=scorer, name=meta.name, version=version or meta.version, source=source,
+                       languages=frozenset(meta.languages))
+
+
+def _resolve_alias(settings: Settings) -> tuple[str, str]:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    uri = settings.resolved_mlflow_tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    aliases = [settings.model_alias]
+    if settings.model_fallback_alias and settings.model_fallback_alias != settings.model_alias:
+        aliases.append(settings.model_fallback_alias)
+    for alias in aliases:
+        try:
+            version = client.get_model_version_by_alias(REGISTERED_MODEL, alias)
+        except MlflowException as exc:
+            log.info("registry: no %s@%s (%s)", REGISTERED_MODEL, alias, exc.error_code)
+            continue
+        if alias != settings.model_alias:
+            log.warning("registry: no %s@%s; serving the fallback alias %s (version %s)",
+                        REGISTERED_MODEL, settings.model_alias, alias, version.version)
+        return str(version.version), alias
+    hint = "" if settings.model_fallback_alias else " or set TRIAGE_MODEL_FALLBACK_ALIAS=challenger"
+    raise ModelLoadError(
+        f"the MLflow registry at {settings.resolved_mlflow_tracking_uri} has no version of {REGISTERED_MODEL} "
+        f"with alias {' or '.join(aliases)}; promote one{hint}, or set TRIAGE_MODEL_PATH to an artifact folder"
+    )
+
+
+def _download(version: str, settings: Settings) -> Path:
+    """The artifact folder of a registry version, downloaded on first use."""
+    from mlflow.artifacts import download_artifacts
+
+    dest = settings.serving_cache_dir / f"v{version}"
+    if (dest / ARTIFACT_FILE).is_file():
+        return dest
+    settings.serving_cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.serving_cache_dir) as tmp:
+        root = Path(download_artifacts(artifact_uri=f"models:/{REGISTERED_MODEL}/{version}", dst_path=tmp,
+                                       tracking_uri=settings.resolved_mlflow_tracking_uri))
+        folder = root / "artifacts" / REGISTRY_ARTIFACT_KEY
+        if not (folder / ARTIFACT_FILE).is_file():
+            raise ModelLoadError(f"registry version {version} of {REGISTERED_MODEL} holds no artifact folder")
+        shutil.rmtree(dest, ignore_errors=True)
+        folder.rename(dest)  # same file system: an atomic move, so a half download is never used
+    return dest

@@ -1,0 +1,135 @@
+"""The routing policy file's schema: loaded and validated once at start-up, then passed to the rules.
+
+An unknown key, a queue missing for a policy area, or a rate outside [0, 1] stops the server at start-up
+with the file's name and the offending key, rather than misrouting reports later.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from model.schema import ReporterType
+from model.taxonomy import PolicyArea, RiskTier
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+QueueName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Queues(_Section):
+    human_escalation: QueueName
+    specialist_review: QueueName
+    general: QueueName
+
+
+class SlaMinutes(_Section):
+    high: Annotated[int, Field(gt=0)]
+    medium: Annotated[int, Field(gt=0)]
+    specialist_review: Annotated[int, Field(gt=0)]
+    sensitive_reporter: Annotated[int, Field(gt=0)]
+    qa_sample: Annotated[int, Field(gt=0)]
+
+
+class PriorityBand(_Section):
+    base: Annotated[int, Field(ge=0, le=100)]
+    span: Annotated[int, Field(ge=0, le=100)]
+
+    @model_validator(mode="after")
+    def _within_range(self) -> PriorityBand:
+        if self.base + self.span > 100:
+            raise ValueError("base + span must be at most 100")
+        return self
+
+
+class Priority(_Section):
+    high: PriorityBand
+    medium: PriorityBand
+    low: PriorityBand
+    sensitive_reporter_floor: Annotated[int, Field(ge=0, le=100)]
+
+    @model_validator(mode="after")
+    def _bands_ordered(self) -> Priority:
+        if not (self.low.base + self.low.span < self.medium.base
+                and self.medium.base + self.medium.span < self.high.base):
+            raise ValueError("priority bands must not overlap: low < medium < high")
+        return self
+
+    def band(self, tier: RiskTier) -> PriorityBand:
+        band: PriorityBand = getattr(self, tier.value)
+        return band
+
+
+class Low(_Section):
+    qa_sample_rate: Probability
+
+
+class GreyArea(_Section):
+    tier_margin: Probability
+    area_margin: Probability
+    area_floor: Probability
+    min_language_confidence: Probability
+    thin_areas: frozenset[PolicyArea]
+    thin_area_band: tuple[Probability, Probability]
+    trusted_reporters: frozenset[ReporterType]
+
+    @model_validator(mode="after")
+    def _ordered_band(self) -> GreyArea:
+        if self.thin_area_band[0] > self.thin_area_band[1]:
+            raise ValueError("thin_area_band must be [lower, upper]")
+        return self
+
+
+class Signals(_Section):
+    max_raise: Annotated[int, Field(ge=0, le=2)]
+    report_count_at_least: Annotated[int, Field(ge=2)]
+    followers_at_least: Annotated[int, Field(ge=1)]
+    prior_strikes_at_least: Annotated[int, Field(ge=1)]
+    sensitive_reporters: frozenset[ReporterType]
+
+
+class RoutingPolicy(_Section):
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    queues: Queues
+    area_queues: dict[PolicyArea, QueueName]
+    sla_minutes: SlaMinutes
+    priority: Priority
+    low: Low
+    grey_area: GreyArea
+    signals: Signals
+
+    @model_validator(mode="after")
+    def _every_area_has_a_queue(self) -> RoutingPolicy:
+        missing = [a.value for a in PolicyArea if a is not PolicyArea.NONE and a not in self.area_queues]
+        if missing:
+            raise ValueError(f"area_queues has no queue for {', '.join(missing)}")
+        return self
+
+    def area_queue(self, area: PolicyArea) -> str:
+        return self.area_queues.get(area, self.queues.general)
+
+
+class PolicyError(ValueError):
+    """The routing policy file is missing or invalid; the message names the file and the key."""
+
+
+def load_policy(path: Path) -> RoutingPolicy:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise PolicyError(f"{path}: routing policy file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return RoutingPolicy.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise PolicyError(f"{path}: invalid routing policy: {problems}") from exc

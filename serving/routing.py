@@ -1,0 +1,246 @@
+"""Routing rules: small pure functions from (scores, language, report signals, policy) to a decision.
+
+Nothing here touches the model, the database or the clock: ``route`` gets the receive time as an
+argument, and every rule that fires is recorded with a sentence saying why, so each stored decision
+explains itself. The order of precedence, highest first:
+
+1. report signals raise the model's tier (many reports, a high-reach account, prior strikes);
+2. press, regulators and law enforcement always reach a person (``human_escalation``);
+3. high risk goes to ``human_escalation``, priority by P(high), short SLA;
+4. grey areas go to ``specialist_review``;
+5. medium risk is auto-routed to the team queue of its most probable policy area;
+6. low risk is auto-closed, except a QA sample (a hash of ``report_id``) sent to ``specialist_review``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from model.schema import Report
+from model.taxonomy import PolicyArea, RiskTier
+from serving.policy import RoutingPolicy
+
+TIER_ORDER = (RiskTier.LOW, RiskTier.MEDIUM, RiskTier.HIGH)
+
+
+class Action(StrEnum):
+    ESCALATE = "escalate"  # a person must act quickly (human_escalation)
+    REVIEW = "review"  # a specialist decides (grey area or QA sample)
+    AUTO_ROUTE = "auto_route"  # straight to a policy team's queue
+    AUTO_CLOSE = "auto_close"  # no action needed
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A rule that fired: a stable name (for metrics and audits) and a sentence for people."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelView:
+    """What the model said about one report, and the languages it was evaluated on."""
+
+    tier: RiskTier
+    tier_probs: Mapping[str, float]
+    area_probs: Mapping[str, float]
+    languages: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageView:
+    """The detector's best guess (``None`` when it had nothing to go on) and the intake's hint."""
+
+    detected: str | None
+    confidence: float
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    action: Action
+    queue: str | None
+    priority: int
+    sla_deadline: datetime | None
+    tier: RiskTier
+    language: str | None
+    grey_area: tuple[Rule, ...]
+    rules: tuple[Rule, ...] = field(default_factory=tuple)
+
+    @property
+    def is_grey_area(self) -> bool:
+        return bool(self.grey_area)
+
+
+# --- language -------------------------------------------------------------------------------------
+
+def base_language(tag: str) -> str:
+    """``pt-BR`` -> ``pt``; ``zh-cn`` -> ``zh``: the model's languages are ISO 639-1 codes."""
+    return tag.split("-")[0].lower()
+
+
+def resolve_language(lang: LanguageView, policy: RoutingPolicy) -> tuple[str | None, list[Rule]]:
+    """The language routing uses: the detector's if confident, else the intake's hint, else none."""
+    threshold = policy.grey_area.min_language_confidence
+    if lang.detected is not None and lang.confidence >= threshold:
+        return base_language(lang.detected), []
+    if lang.hint is not None:
+        return base_language(lang.hint), [Rule(
+            "language.hint_used",
+            f"detection was not confident ({lang.confidence:.2f} < {threshold:.2f}); "
+            f"used the intake's language hint {lang.hint!r}",
+        )]
+    return None, []
+
+
+# --- report signals -------------------------------------------------------------------------------
+
+def signal_rules(report: Report, policy: RoutingPolicy) -> list[Rule]:
+    """Report signals that argue for a higher tier than the text alone."""
+    s = policy.signals
+    fired = []
+    if report.report_count >= s.report_count_at_least:
+        fired.append(Rule("signal.report_count",
+                          f"{report.report_count} reports on the same content (>= {s.report_count_at_least})"))
+    followers = report.account.followers
+    if followers is not None and followers >= s.followers_at_least:
+        fired.append(Rule("signal.high_reach",
+                          f"high-reach account: {followers:,} followers (>= {s.followers_at_least:,})"))
+    strikes = report.account.prior_strikes
+    if strikes is not None and strikes >= s.prior_strikes_at_least:
+        fired.append(Rule("signal.prior_strikes",
+                          f"account has {strikes} prior strikes (>= {s.prior_strikes_at_least})"))
+    return fired
+
+
+def raise_tier(tier: RiskTier, steps: int) -> RiskTier:
+    return TIER_ORDER[min(TIER_ORDER.index(tier) + steps, len(TIER_ORDER) - 1)]
+
+
+def is_sensitive_reporter(report: Report, policy: RoutingPolicy) -> Rule | None:
+    if report.reporter_type in policy.signals.sensitive_reporters:
+        return Rule("reporter.sensitive",
+                    f"reported by {report.reporter_type.value.replace('_', ' ')}: always reviewed by a person")
+    return None
+
+
+# --- grey areas -----------------------------------------------------------------------------------
+
+def _top_two(probs: Mapping[str, float]) -> list[tuple[str, float]]:
+    return sorted(probs.items(), key=lambda kv: kv[1], reverse=True)[:2]
+
+
+def grey_area_rules(model: ModelView, language: str | None, report: Report, policy: RoutingPolicy) -> list[Rule]:
+    """Why a report is a grey area (empty when it is not): every reason, not just the first."""
+    g = policy.grey_area
+    fired = []
+    (t1, p1), (t2, p2) = _top_two(model.tier_probs)
+    if p1 - p2 < g.tier_margin:
+        fired.append(Rule("grey.tier_uncertain",
+                          f"the model is unsure between {t1} ({p1:.2f}) and {t2} ({p2:.2f}); "
+                          f"margin {p1 - p2:.2f} < {g.tier_margin:.2f}"))
+    violations = {a: p for a, p in model.area_probs.items() if a != PolicyArea.NONE}
+    if len(violations) >= 2:
+        (a1, q1), (a2, q2) = _top_two(violations)
+        if q2 >= g.area_floor and q1 - q2 < g.area_margin:
+            fired.append(Rule("grey.areas_close",
+                              f"two policy areas compete: {a1} ({q1:.2f}) and {a2} ({q2:.2f})"))
+    low, high = g.thin_area_band
+    for area in sorted(g.thin_areas):
+        p = model.area_probs.get(area.value, 0.0)
+        if low <= p < high:
+            fired.append(Rule("grey.thin_area",
+                              f"{area.value} at {p:.2f}: an area with little training data, in the unsure band "
+                              f"[{low:.2f}, {high:.2f})"))
+    if language is None:
+        fired.append(Rule("grey.language_undetected", "the language could not be detected and no hint was given"))
+    elif language not in model.languages:
+        fired.append(Rule("grey.language_unsupported",
+                          f"language {language!r} is outside the languages the model was evaluated on"))
+    if report.reporter_type in g.trusted_reporters and model.tier is RiskTier.LOW:
+        reason = f" as {report.reporter_reason.value}" if report.reporter_reason else ""
+        fired.append(Rule("grey.reporter_disagrees",
+                          f"a {report.reporter_type.value.replace('_', ' ')} reported this{reason}; "
+                          f"the model scores it low"))
+    return fired
+
+
+# --- routing --------------------------------------------------------------------------------------
+
+def qa_sampled(report_id: str, rate: float) -> bool:
+    """A deterministic draw from ``report_id``: the same report is always sampled the same way."""
+    digest = hashlib.sha256(report_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+
+
+def priority(tier: RiskTier, p_high: float, policy: RoutingPolicy) -> int:
+    band = policy.priority.band(tier)
+    return round(band.base + band.span * p_high)
+
+
+def top_area(area_probs: Mapping[str, float], predicted: Sequence[str]) -> PolicyArea:
+    """The area a medium-risk report is routed by: the most probable predicted area, else the most
+    probable violation area, as auto-routing needs a team."""
+    candidates = [a for a in predicted if a != PolicyArea.NONE]
+    if candidates:
+        return PolicyArea(max(candidates, key=lambda a: area_probs[a]))
+    violations = {a: p for a, p in area_probs.items() if a != PolicyArea.NONE}
+    return PolicyArea(max(violations, key=lambda a: violations[a])) if violations else PolicyArea.NONE
+
+
+def route(
+    report: Report,
+    model: ModelView,
+    predicted_areas: Sequence[str],
+    lang: LanguageView,
+    policy: RoutingPolicy,
+    received_at: datetime,
+) -> Route:
+    rules: list[Rule] = []
+    language, language_rules = resolve_language(lang, policy)
+    rules += language_rules
+
+    signals = signal_rules(report, policy)
+    rules += signals
+    tier = raise_tier(model.tier, min(len(signals), policy.signals.max_raise))
+    if tier is not model.tier:
+        rules.append(Rule("signal.tier_raised", f"report signals raised the tier from {model.tier} to {tier}"))
+
+    grey = grey_area_rules(model, language, report, policy)
+    rules += grey
+    p_high = model.tier_probs.get(RiskTier.HIGH, 0.0)
+    prio = priority(tier, p_high, policy)
+    minutes = policy.sla_minutes
+    queues = policy.queues
+
+    def decided(action: Action, queue: str | None, sla: int | None, *why: Rule, prio: int = prio) -> Route:
+        deadline = received_at + timedelta(minutes=sla) if sla is not None else None
+        return Route(action, queue, prio, deadline, tier, language, tuple(grey), tuple(rules) + why)
+
+    sensitive = is_sensitive_reporter(report, policy)
+    if sensitive is not None:
+        sla = minutes.high if tier is RiskTier.HIGH else minutes.sensitive_reporter
+        return decided(Action.ESCALATE, queues.human_escalation, sla, sensitive,
+                       prio=max(prio, policy.priority.sensitive_reporter_floor))
+    if tier is RiskTier.HIGH:
+        return decided(Action.ESCALATE, queues.human_escalation, minutes.high,
+                       Rule("tier.high", f"high risk (P(high) = {p_high:.2f}): escalated to a person"))
+    if grey:
+        return decided(Action.REVIEW, queues.specialist_review, minutes.specialist_review,
+                       Rule("route.grey_area", "grey area: sent to specialist review"))
+    if tier is RiskTier.MEDIUM:
+        area = top_area(model.area_probs, predicted_areas)
+        if area is PolicyArea.NONE:
+            return decided(Action.AUTO_ROUTE, queues.general, minutes.medium,
+                           Rule("tier.medium", "medium risk with no policy area: general review queue"))
+        return decided(Action.AUTO_ROUTE, policy.area_queue(area), minutes.medium,
+                       Rule("tier.medium", f"medium risk, most probable area {area.value}: its team's queue"))
+    if qa_sampled(report.report_id, policy.low.qa_sample_rate):
+        return decided(Action.REVIEW, queues.specialist_review, minutes.qa_sample,
+                       Rule("low.qa_sample", f"low risk, drawn for the QA sample ({policy.low.qa_sample_rate:.0%})"))
+    return decided(Action.AUTO_CLOSE, None, None, Rule("tier.low", "low risk: auto-closed"))

@@ -1,0 +1,91 @@
+"""The API's request and response bodies. The report itself is ``model.schema.Report``, shared with
+training, so the API refuses exactly what the corpus reader refuses, with the same messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from model.schema import Report
+
+MAX_BATCH = 256
+
+
+class BatchScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reports: Annotated[list[Report], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class FiredRule(BaseModel):
+    name: str = Field(description="Stable rule name, e.g. grey.tier_uncertain or signal.report_count.")
+    reason: str
+
+
+class RiskOut(BaseModel):
+    tier: str = Field(description="The tier routing acted on: the model's, raised by report signals if any fired.")
+    model_tier: str = Field(description="The model's own tier (calibrated, at the deployed high-risk threshold).")
+    probabilities: dict[str, float] = Field(description="Calibrated tier probabilities.")
+    high_risk_threshold: float
+
+
+class AreaOut(BaseModel):
+    area: str
+    probability: float
+    predicted: bool = Field(description="At or above the area's threshold.")
+
+
+class LanguageOut(BaseModel):
+    code: str | None = Field(description="The language routing used (detected, or the hint when detection "
+                                         "was unsure); null when undetected.")
+    detected: str | None
+    confidence: float
+    hint: str | None
+    supported: bool = Field(description="Among the languages the model was evaluated on.")
+
+
+class RouteOut(BaseModel):
+    action: str = Field(description="escalate, review, auto_route or auto_close.")
+    queue: str | None
+    priority: int = Field(description="0-100, higher first.")
+    sla_deadline: datetime | None
+    reasons: list[FiredRule] = Field(description="Every rule that fired, in the order they were applied.")
+
+
+class GreyAreaOut(BaseModel):
+    is_grey_area: bool
+    reasons: list[FiredRule]
+
+
+class ModelOut(BaseModel):
+    name: str
+    version: str
+
+
+class Decision(BaseModel):
+    report_id: str
+    risk: RiskOut
+    policy_areas: list[AreaOut] = Field(description="Every area, most probable first.")
+    language: LanguageOut
+    route: RouteOut
+    grey_area: GreyAreaOut
+    model: ModelOut
+    policy_version: str
+    received_at: datetime
+    replayed: bool = Field(description="True when this report_id was already scored: the stored decision.")
+
+
+class BatchDecision(BaseModel):
+    results: list[Decision]
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Where in the request, e.g. reports[3].text.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="A stable code: invalid_request, unauthorized, forbidden, conflict, ...")
+    message: str
+    fields: list[FieldError] | None = None

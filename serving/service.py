@@ -1,0 +1,244 @@
+"""Scoring reports: model, language, routing policy, then one transaction that stores it all.
+
+Idempotent on ``report_id``: a report already stored is answered from the store (``replayed``), whatever
+model or policy is in force now; the same ``report_id`` with other content is a conflict. A batch is
+stored in one transaction, so a request either stores every new report of it or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from model.schema import Report
+from model.scorer import Score
+from model.taxonomy import RiskTier
+from serving import audit
+from serving.auth import Principal
+from serving.db.engine import transaction
+from serving.db.models import QueueItemRow, ReportRow, RouteRow, ScoreRow, utcnow
+from serving.language import Detection, LanguageDetector
+from serving.metrics import Metrics
+from serving.model_loader import LoadedModel
+from serving.policy import RoutingPolicy
+from serving.routing import Action, LanguageView, ModelView, Route, route
+from serving.schemas import (
+    AreaOut,
+    Decision,
+    FiredRule,
+    GreyAreaOut,
+    LanguageOut,
+    ModelOut,
+    RiskOut,
+    RouteOut,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ReportConflict(ValueError):
+    """The same report_id was sent with other content."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def payload_digest(report: Report) -> str:
+    """sha256 of the report as the client meant it: fields left at their defaults do not count, so sending
+    ``"language": null`` or leaving it out is the same report (``created_at`` defaults to now)."""
+    data = report.model_dump(mode="json", exclude_defaults=True)
+    if "created_at" not in report.model_fields_set:
+        data.pop("created_at", None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    report: Report
+    digest: str
+    score: Score
+    detection: Detection
+    route: Route
+
+
+class ScoringService:
+    def __init__(self, model: LoadedModel, policy: RoutingPolicy, detector: LanguageDetector,
+                 sessions: sessionmaker[Session], metrics: Metrics) -> None:
+        self.model = model
+        self.policy = policy
+        self.detector = detector
+        self.sessions = sessions
+        self.metrics = metrics
+
+    def score(self, reports: Sequence[Report], principal: Principal, *, field_prefix: str = "") -> list[Decision]:
+        """Decisions for ``reports``, in order; new reports are scored and stored, known ones replayed."""
+        digests = [payload_digest(r) for r in reports]
+        unique = _unique_reports(reports, digests, field_prefix)
+        for attempt in range(2):
+            stored = self._stored(list(unique))
+            _check_conflicts(reports, digests, stored, field_prefix)
+            new = [unique[rid] for rid in unique if rid not in stored]
+            try:
+                created = self._score_and_store(new, principal) if new else {}
+                break
+            except IntegrityError:
+                # Another request stored one of these report_ids between our read and our write: read again,
+                # and answer those from the store.
+                if attempt:
+                    raise
+                log.info("concurrent insert of a report_id; retrying from the store")
+        decisions = []
+        for rid in (r.report_id for r in reports):
+            if rid in created:
+                decisions.append(created[rid])
+            else:
+                self.metrics.replays.inc()
+                decisions.append(decision_from_row(stored[rid], replayed=True))
+        return decisions
+
+    def _stored(self, report_ids: list[str]) -> dict[str, ReportRow]:
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(ReportRow).where(ReportRow.report_id.in_(report_ids))
+                .options(selectinload(ReportRow.score), selectinload(ReportRow.route))
+            )
+            return {row.report_id: row for row in rows}
+
+    def _score_and_store(self, items: list[tuple[Report, str]], principal: Principal) -> dict[str, Decision]:
+        received_at = utcnow()
+        started = time.perf_counter()
+        scores = self.model.scorer.score([r.text for r, _ in items])
+        self.metrics.scoring.observe(time.perf_counter() - started)
+        scored = []
+        for (report, digest), score in zip(items, scores, strict=True):
+            detection = self.detector.detect(report.text)
+            view = ModelView(tier=RiskTier(score.tier), tier_probs=score.tier_probs, area_probs=score.area_probs,
+                             languages=self.model.languages)
+            lang = LanguageView(detected=detection.language, confidence=detection.confidence, hint=report.language)
+            decided = route(report, view, score.areas, lang, self.policy, received_at)
+            scored.append(_Scored(report, digest, score, detection, decided))
+        rows = []
+        with transaction(self.sessions) as session:
+            for item in scored:
+                rows.append(self._store(session, item, principal, received_at))
+        for item in scored:
+            self._count(item.route)
+        return {row.report_id: decision_from_row(row, replayed=False) for row in rows}
+
+    def _store(self, session: Session, item: _Scored, principal: Principal,
+               received_at: datetime) -> ReportRow:
+        report, score, decided = item.report, item.score, item.route
+        now = utcnow()
+        row = ReportRow(
+            report_id=report.report_id, payload_sha256=item.digest, text=report.text, language_hint=report.language,
+            reporter_type=report.reporter_type.value, channel=report.channel.value, surface=report.surface.value,
+            reporter_reason=report.reporter_reason.value if report.reporter_reason else None,
+            followers=report.account.followers, prior_strikes=report.account.prior_strikes,
+            report_count=report.report_count, created_at=report.created_at, received_at=received_at,
+            submitted_by=principal.key_id,
+        )
+        row.score = ScoreRow(
+            model_name=self.model.name, model_version=self.model.version, model_tier=score.tier,
+            tier_probs=score.tier_probs, area_probs=score.area_probs, areas=list(score.areas),
+            high_risk_threshold=self.model.scorer.meta.thresholds.high_risk,
+            detected_language=item.detection.language, language_confidence=item.detection.confidence,
+            scored_at=now,
+        )
+        row.route = RouteRow(
+            policy_version=self.policy.version, tier=decided.tier.value, language=decided.language,
+            action=decided.action.value, queue=decided.queue, priority=decided.priority,
+            sla_deadline=decided.sla_deadline, is_grey_area=decided.is_grey_area,
+            grey_reasons=[{"name": r.name, "reason": r.reason} for r in decided.grey_area],
+            rules=[{"name": r.name, "reason": r.reason} for r in decided.rules], decided_at=now,
+        )
+        session.add(row)
+        session.flush()  # assigns row.id; raises IntegrityError now if the report_id was just stored elsewhere
+        if decided.action is not Action.AUTO_CLOSE and decided.queue is not None:
+            kind = "qa" if any(r.name == "low.qa_sample" for r in decided.rules) else "primary"
+            session.add(QueueItemRow(
+                report_pk=row.id, queue=decided.queue, kind=kind, status="open", priority=decided.priority,
+                due_at=decided.sla_deadline, created_at=now, claimed_by=None, lease_expires_at=None, closed_at=None,
+            ))
+        audit.record(session, principal.key_id, "report.scored", "report", report.report_id, {
+            "model": f"{self.model.name}:{self.model.version}", "policy_version": self.policy.version,
+            "tier": decided.tier.value, "action": decided.action.value, "queue": decided.queue,
+            "rules": [r.name for r in decided.rules],
+        })
+        return row
+
+    def _count(self, decided: Route) -> None:
+        self.metrics.reports.labels(decided.tier.value, decided.queue or "none", decided.action.value).inc()
+        self.metrics.languages.labels(decided.language or "und").inc()
+        for rule in decided.grey_area:
+            self.metrics.grey_areas.labels(rule.name).inc()
+
+
+def _unique_reports(reports: Sequence[Report], digests: Sequence[str], prefix: str) -> dict[str, tuple[Report, str]]:
+    """First occurrence of each report_id; the same id twice with other content is a conflict."""
+    unique: dict[str, tuple[Report, str]] = {}
+    first: dict[str, int] = {}
+    for i, (report, digest) in enumerate(zip(reports, digests, strict=True)):
+        if report.report_id in unique:
+            if unique[report.report_id][1] != digest:
+                raise ReportConflict(f"{prefix}[{i}].report_id",
+                                     f"report_id {report.report_id!r} appears at {prefix}[{first[report.report_id]}] "
+                                     "with other content")
+            continue
+        unique[report.report_id] = (report, digest)
+        first[report.report_id] = i
+    return unique
+
+
+def _check_conflicts(reports: Sequence[Report], digests: Sequence[str], stored: dict[str, ReportRow],
+                     prefix: str) -> None:
+    for i, (report, digest) in enumerate(zip(reports, digests, strict=True)):
+        row = stored.get(report.report_id)
+        if row is not None and row.payload_sha256 != digest:
+            field = f"{prefix}[{i}].report_id" if prefix else "report_id"
+            raise ReportConflict(field, f"report_id {report.report_id!r} was already scored with other content; "
+                                        "send a new report_id for a new report")
+
+
+def decision_from_row(row: ReportRow, *, replayed: bool) -> Decision:
+    """The API's answer, built from what is stored: a replay answers exactly what was decided then."""
+    score, decided = row.score, row.route
+    rules = [FiredRule(**r) for r in decided.rules]
+    unsupported = any(r.name in ("grey.language_unsupported", "grey.language_undetected") for r in rules)
+    areas = sorted(score.area_probs.items(), key=lambda kv: kv[1], reverse=True)
+    return Decision(
+        report_id=row.report_id,
+        risk=RiskOut(tier=decided.tier, model_tier=score.model_tier, probabilities=score.tier_probs,
+                     high_risk_threshold=score.high_risk_threshold),
+        policy_areas=[AreaOut(area=a, probability=p, predicted=a in score.areas) for a, p in areas],
+        language=LanguageOut(code=decided.language, detected=score.detected_language,
+                             confidence=score.language_confidence, hint=row.language_hint,
+                             supported=decided.language is not None and not unsupported),
+        route=RouteOut(action=decided.action, queue=decided.queue, priority=decided.priority,
+                       sla_deadline=decided.sla_deadline, reasons=rules),
+        grey_area=GreyAreaOut(is_grey_area=decided.is_grey_area,
+                              reasons=[FiredRule(**r) for r in decided.grey_reasons]),
+        model=ModelOut(name=score.model_name, version=score.model_version),
+        policy_version=decided.policy_version,
+        received_at=row.received_at,
+        replayed=replayed,
+    )
+
+
+def find_decision(sessions: sessionmaker[Session], report_id: str) -> Decision | None:
+    with sessions() as session:
+        row = session.scalars(
+            select(ReportRow).where(ReportRow.report_id == report_id)
+            .options(selectinload(ReportRow.score), selectinload(ReportRow.route))
+        ).one_or_none()
+        return decision_from_row(row, replayed=True) if row is not None else None
