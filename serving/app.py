@@ -59,7 +59,7 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(reports.router)
-    app.add_middleware(RequestMiddleware, metrics=state.metrics, max_body=settings.max_request_bytes)  # type: ignore[arg-type]
+    app.add_middleware(RequestMiddleware, metrics=state.metrics, max_body=settings.max_request_bytes)
     return app
 
 

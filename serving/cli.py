@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from model.cli_support import fail
 from model.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 keys_app = typer.Typer(help="API keys: create, list, revoke. A key is shown once, when created.",
                        no_args_is_help=True)
@@ -37,7 +40,7 @@ def serve_command(
                 access_log=False, proxy_headers=False, timeout_graceful_shutdown=10)
 
 
-def _sessions():  # type: ignore[no-untyped-def]
+def _sessions() -> sessionmaker[Session]:
     from serving.db.engine import make_engine, make_sessionmaker, upgrade
 
     engine = make_engine(get_settings().resolved_database_url)

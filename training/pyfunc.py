@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mlflow.pyfunc
 
+from model.artifact import REGISTERED_MODEL
 from model.artifact import REGISTRY_ARTIFACT_KEY as ARTIFACT_KEY
 
 MODEL_FILE = Path(__file__).with_name("pyfunc_model.py")
@@ -16,7 +17,6 @@ PIP_REQUIREMENTS = ["onnxruntime", "tokenizers", "numpy", "pandas", "pydantic"]
 
 def log_pyfunc(artifact_dir: Path) -> str:
     """Log the artifact folder as a pyfunc model in the active run and register it; returns the version."""
-    from training.tracking import REGISTERED_MODEL
 
     info = mlflow.pyfunc.log_model(
         name=MODEL_PATH,

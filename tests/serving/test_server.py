@@ -1,0 +1,108 @@
+"""The real thing: `triage keys create` and `triage serve` as processes, requests over HTTP to uvicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TEXT = "Please check this listing, the seller keeps asking for gift cards"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def triage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "model.cli", *args], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def env(tmp_path: Path, tiny_artifact: Path) -> dict[str, str]:
+    return {**os.environ, "TRIAGE_WORK_DIR": str(tmp_path / "var"), "TRIAGE_MODEL_PATH": str(tiny_artifact),
+            "TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'triage.db'}", "TRIAGE_LOG_FORMAT": "json"}
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "model.cli", "serve", "--port", str(port)], env=env,
+                                   cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"server not ready in 60 s:\n{log_path.read_text()}")
+        yield base, process, log_path
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def test_keys_created_on_the_command_line_score_reports_over_http(
+        env: dict[str, str], server: tuple[str, subprocess.Popen[str], Path]) -> None:
+    base, process, log_path = server
+    created = triage("keys", "create", "--name", "intake-web", "--role", "intake", env=env)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("trg_") and "shown once" in created.stderr
+
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        body = {"report_id": "http-1", "text": TEXT, "reporter_type": "user", "report_count": 3}
+        first = client.post("/v1/reports:score", json=body)
+        assert first.status_code == 200, first.text
+        assert first.json()["route"]["reasons"]
+        again = client.post("/v1/reports:score", json=body)
+        assert again.status_code == 200 and again.json()["replayed"] is True
+        assert again.json()["route"] == first.json()["route"]
+        bad = client.post("/v1/reports:score", json={**body, "report_id": "http-2", "channel": "pigeon"})
+        assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "channel"
+    assert httpx.post(f"{base}/v1/reports:score", json=body).status_code == 401
+
+    listed = triage("keys", "list", env=env)
+    assert "intake-web" in listed.stdout and key not in listed.stdout
+
+    process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status says what stopped it
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    log = log_path.read_text()
+    assert "Application shutdown complete" in log
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    access = [r for r in records if r["logger"] == "serving.access"]
+    assert {r["status"] for r in access} >= {200, 401, 422}
+    assert TEXT not in log and key not in log
+
+
+def test_bad_command_line_input_is_an_error_naming_the_option(env: dict[str, str], tmp_path: Path) -> None:
+    result = triage("keys", "create", "--name", "x", "--role", "superuser", env=env)
+    assert result.returncode == 2 and "--role" in result.stderr and "Traceback" not in result.stderr
+    result = triage("serve", env={**env, "TRIAGE_MODEL_PATH": str(tmp_path)})
+    assert result.returncode == 2 and "TRIAGE_MODEL_PATH" in result.stderr
+    bad_policy = tmp_path / "policy.toml"
+    bad_policy.write_text('version = "x"\n[queues]\nhuman_escalation = "Human Escalation"\n')
+    result = triage("serve", env={**env, "TRIAGE_ROUTING_POLICY": str(bad_policy)})
+    assert result.returncode == 2 and str(bad_policy) in result.stderr and "queues.human_escalation" in result.stderr
