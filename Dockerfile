@@ -1,5 +1,8 @@
-# Triage runtime image: the light serving path (no torch) plus the corpus tools.
-# Build: docker build -t triage .   Run: docker run --rm -v /path/to/datasets:/data triage data build
+# Triage runtime image: the scoring API (no torch) plus the corpus tools.
+# Build: docker build -t triage .
+# Serve: docker run --rm -p 8000:8000 -v /path/to/artifact:/model:ro -e TRIAGE_MODEL_PATH=/model triage
+#        (or TRIAGE_MLFLOW_TRACKING_URI=http://mlflow:5000 to load the registry's champion instead)
+# Keys:  docker run --rm -v triage-data:/var/lib/triage triage keys create --name intake-web --role intake
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -20,5 +23,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN mkdir -p /var/lib/triage && chown triage /var/lib/triage
 USER triage
 WORKDIR /var/lib/triage
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=60s \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
 ENTRYPOINT ["triage"]
-CMD ["--help"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

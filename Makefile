@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Tests marked slow (the quick training run, about 12 minutes) run in CI (CI=true) and with `make test-slow`.
 PYTEST_ARGS ?= $(if $(filter true,$(CI)),,-m "not slow")
 
-.PHONY: demo test test-slow lint typecheck unit install install-dev clean
+.PHONY: demo serve test test-slow lint typecheck unit install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -28,11 +28,29 @@ install: $(VENV)/.installed-main
 install-dev: $(VENV)/.installed-dev
 
 ## The main job: build the corpus from ../shared/datasets (TRIAGE_DATASETS_DIR to change it), fine-tune
-## the quick profile, export to ONNX (fp32 + int8), calibrate, register in MLflow as `challenger`.
+## the quick profile, export to ONNX (fp32 + int8), calibrate, register in MLflow as `challenger`, then
+## serve it (see `serve`).
 demo: install
 	$(BIN)/triage data build
 	$(BIN)/triage train --profile quick --run-name demo
 	$(BIN)/triage export --run-name demo
+	$(MAKE) serve
+
+DEMO_KEY := var/demo-intake.key
+PORT ?= 8000
+
+## Serve the registry's champion, or the challenger while nothing has been promoted, on 127.0.0.1:$(PORT).
+## Creates an intake key for the demo once (var/demo-intake.key, readable by you only).
+serve: install
+	@mkdir -p var
+	@test -s $(DEMO_KEY) || (umask 077; $(BIN)/triage keys create --name demo-intake --role intake > $(DEMO_KEY))
+	@echo
+	@echo "Scoring API on http://127.0.0.1:$(PORT) (OpenAPI docs at /docs). In another shell:"
+	@echo
+	@echo "  curl -s http://127.0.0.1:$(PORT)/v1/reports:score -H \"Authorization: Bearer \$$(cat $(DEMO_KEY))\" \\"
+	@echo "       -H 'content-type: application/json' -d '{\"report_id\": \"demo-1\", \"text\": \"I know where you live and I am coming for you\"}'"
+	@echo
+	TRIAGE_MODEL_FALLBACK_ALIAS=$${TRIAGE_MODEL_FALLBACK_ALIAS-challenger} $(BIN)/triage serve --port $(PORT)
 
 ## The test suite: lint, type check, then every test (the real-data tests included).
 test: install-dev lint typecheck unit
