@@ -89,6 +89,10 @@ def _load(state: AppState, preloaded: LoadedModel | None) -> None:
         state.model_error = str(exc)
         log.error("model not loaded: %s", exc)
         return
+    except Exception as exc:  # a registry or network failure: say so in /ready instead of dying silently
+        state.model_error = f"{type(exc).__name__}: {exc}"
+        log.exception("model not loaded")
+        return
     state.serve(model)
     log.info("model loaded", extra={"model": model.name, "version": model.version, "source": model.source,
                                     "seconds": round(time.perf_counter() - started, 2)})

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.artifact import ARTIFACT_FILE, REGISTERED_MODEL, REGISTRY_ARTIFACT_KEY
+from model.artifact import ARTIFACT_FILE, REGISTERED_MODEL, REGISTRY_ARTIFACT_KEY, ArtifactMeta
 from model.scorer import ArtifactError, Scorer
 from model.settings import Settings
 from model.taxonomy import get_taxonomy
@@ -94,19 +94,36 @@ def _resolve_alias(settings: Settings) -> tuple[str, str]:
 
 
 def _download(version: str, settings: Settings) -> Path:
-    """The artifact folder of a registry version, downloaded on first use."""
+    """The artifact folder of a registry version, downloaded on first use: only what serving reads
+    (``artifact.json``, the int8 model, the tokenizer), not the fp32 model beside them."""
+    import yaml
+    from mlflow import MlflowClient
     from mlflow.artifacts import download_artifacts
 
     dest = settings.serving_cache_dir / f"v{version}"
     if (dest / ARTIFACT_FILE).is_file():
         return dest
     settings.serving_cache_dir.mkdir(parents=True, exist_ok=True)
+    uri = settings.resolved_mlflow_tracking_uri
+    # The version's own location, not a models:/ URI (MLflow resolves those against the process-wide
+    # registry URI, whatever this server was configured with).
+    source = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_download_uri(REGISTERED_MODEL, version)
+    source = source.rstrip("/")
     with tempfile.TemporaryDirectory(dir=settings.serving_cache_dir) as tmp:
-        root = Path(download_artifacts(artifact_uri=f"models:/{REGISTERED_MODEL}/{version}", dst_path=tmp,
-                                       tracking_uri=settings.resolved_mlflow_tracking_uri))
-        folder = root / "artifacts" / REGISTRY_ARTIFACT_KEY
-        if not (folder / ARTIFACT_FILE).is_file():
-            raise ModelLoadError(f"registry version {version} of {REGISTERED_MODEL} holds no artifact folder")
+        def fetch(path: str) -> Path:
+            return Path(download_artifacts(artifact_uri=f"{source}/{path}", dst_path=tmp, tracking_uri=uri))
+
+        mlmodel = yaml.safe_load(fetch("MLmodel").read_text(encoding="utf-8"))
+        try:
+            folder = mlmodel["flavors"]["python_function"]["artifacts"][REGISTRY_ARTIFACT_KEY]["path"]
+        except (KeyError, TypeError) as exc:
+            raise ModelLoadError(f"registry version {version} of {REGISTERED_MODEL} holds no "
+                                 f"{REGISTRY_ARTIFACT_KEY!r} artifact folder") from exc
+        meta = ArtifactMeta.load(fetch(f"{folder}/{ARTIFACT_FILE}").parent)
+        staged = Path(tmp) / "staged"
+        staged.mkdir()
+        for name in (ARTIFACT_FILE, meta.files.model, meta.files.tokenizer):
+            shutil.move(fetch(f"{folder}/{name}"), staged / name)
         shutil.rmtree(dest, ignore_errors=True)
-        folder.rename(dest)  # same file system: an atomic move, so a half download is never used
+        staged.rename(dest)  # same file system: an atomic move, so a half download is never used
     return dest

@@ -73,17 +73,10 @@ class Low(_Section):
 class GreyArea(_Section):
     tier_margin: Probability
     area_margin: Probability
-    area_floor: Probability
     min_language_confidence: Probability
     thin_areas: frozenset[PolicyArea]
-    thin_area_band: tuple[Probability, Probability]
+    thin_area_margin: Probability
     trusted_reporters: frozenset[ReporterType]
-
-    @model_validator(mode="after")
-    def _ordered_band(self) -> GreyArea:
-        if self.thin_area_band[0] > self.thin_area_band[1]:
-            raise ValueError("thin_area_band must be [lower, upper]")
-        return self
 
 
 class Signals(_Section):

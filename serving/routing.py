@@ -8,14 +8,14 @@ explains itself. The order of precedence, highest first:
 2. press, regulators and law enforcement always reach a person (``human_escalation``);
 3. high risk goes to ``human_escalation``, priority by P(high), short SLA;
 4. grey areas go to ``specialist_review``;
-5. medium risk is auto-routed to the team queue of its most probable policy area;
+5. medium risk is auto-routed to the team queue of its strongest policy area;
 6. low risk is auto-closed, except a QA sample (a hash of ``report_id``) sent to ``specialist_review``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -44,12 +44,27 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class ModelView:
-    """What the model said about one report, and the languages it was evaluated on."""
+    """What the model said about one report: its tier, calibrated probabilities, the per-area thresholds it
+    is deployed with, and the languages it was evaluated on."""
 
     tier: RiskTier
     tier_probs: Mapping[str, float]
     area_probs: Mapping[str, float]
+    area_thresholds: Mapping[str, float]
     languages: frozenset[str]
+
+    def evidence(self, area: str) -> float:
+        """How far the area's probability is above (or below) its own threshold: areas' raw probabilities
+        are not comparable (a 0.8 may be below one area's threshold and far above another's)."""
+        return self.area_probs.get(area, 0.0) - self.area_thresholds.get(area, 0.5)
+
+    def violation_areas(self) -> list[str]:
+        """Policy areas (not ``none``), strongest evidence first."""
+        return sorted((a for a in self.area_probs if a != PolicyArea.NONE), key=self.evidence, reverse=True)
+
+    @property
+    def predicted_areas(self) -> list[str]:
+        return [a for a in self.violation_areas() if self.evidence(a) >= 0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,19 +159,19 @@ def grey_area_rules(model: ModelView, language: str | None, report: Report, poli
         fired.append(Rule("grey.tier_uncertain",
                           f"the model is unsure between {t1} ({p1:.2f}) and {t2} ({p2:.2f}); "
                           f"margin {p1 - p2:.2f} < {g.tier_margin:.2f}"))
-    violations = {a: p for a, p in model.area_probs.items() if a != PolicyArea.NONE}
-    if len(violations) >= 2:
-        (a1, q1), (a2, q2) = _top_two(violations)
-        if q2 >= g.area_floor and q1 - q2 < g.area_margin:
-            fired.append(Rule("grey.areas_close",
-                              f"two policy areas compete: {a1} ({q1:.2f}) and {a2} ({q2:.2f})"))
-    low, high = g.thin_area_band
+    near = [a for a in model.violation_areas() if model.evidence(a) >= -g.area_margin]
+    teams = {policy.area_queue(PolicyArea(a)) for a in near}
+    if len(teams) >= 2:
+        listed = ", ".join(f"{a} ({model.area_probs[a]:.2f}, threshold {model.area_thresholds[a]:.2f})"
+                           for a in near[:3])
+        fired.append(Rule("grey.areas_close",
+                          f"policy areas of different teams compete: {listed}"))
     for area in sorted(g.thin_areas):
-        p = model.area_probs.get(area.value, 0.0)
-        if low <= p < high:
+        p, t = model.area_probs.get(area.value, 0.0), model.area_thresholds.get(area.value, 0.5)
+        if abs(p - t) < g.thin_area_margin:
             fired.append(Rule("grey.thin_area",
-                              f"{area.value} at {p:.2f}: an area with little training data, in the unsure band "
-                              f"[{low:.2f}, {high:.2f})"))
+                              f"{area.value} at {p:.2f}, within {g.thin_area_margin:.2f} of its threshold {t:.2f}: "
+                              "an area with little training data, so a person decides"))
     if language is None:
         fired.append(Rule("grey.language_undetected", "the language could not be detected and no hint was given"))
     elif language not in model.languages:
@@ -183,20 +198,16 @@ def priority(tier: RiskTier, p_high: float, policy: RoutingPolicy) -> int:
     return round(band.base + band.span * p_high)
 
 
-def top_area(area_probs: Mapping[str, float], predicted: Sequence[str]) -> PolicyArea:
-    """The area a medium-risk report is routed by: the most probable predicted area, else the most
-    probable violation area, as auto-routing needs a team."""
-    candidates = [a for a in predicted if a != PolicyArea.NONE]
-    if candidates:
-        return PolicyArea(max(candidates, key=lambda a: area_probs[a]))
-    violations = {a: p for a, p in area_probs.items() if a != PolicyArea.NONE}
-    return PolicyArea(max(violations, key=lambda a: violations[a])) if violations else PolicyArea.NONE
+def top_area(model: ModelView) -> PolicyArea:
+    """The area a medium-risk report is routed by: the violation area with the strongest evidence (a
+    predicted one if any), as auto-routing needs a team."""
+    areas = model.violation_areas()
+    return PolicyArea(areas[0]) if areas else PolicyArea.NONE
 
 
 def route(
     report: Report,
     model: ModelView,
-    predicted_areas: Sequence[str],
     lang: LanguageView,
     policy: RoutingPolicy,
     received_at: datetime,
@@ -234,12 +245,13 @@ def route(
         return decided(Action.REVIEW, queues.specialist_review, minutes.specialist_review,
                        Rule("route.grey_area", "grey area: sent to specialist review"))
     if tier is RiskTier.MEDIUM:
-        area = top_area(model.area_probs, predicted_areas)
+        area = top_area(model)
         if area is PolicyArea.NONE:
             return decided(Action.AUTO_ROUTE, queues.general, minutes.medium,
                            Rule("tier.medium", "medium risk with no policy area: general review queue"))
+        strength = "predicted" if model.evidence(area) >= 0 else "strongest, though below its threshold,"
         return decided(Action.AUTO_ROUTE, policy.area_queue(area), minutes.medium,
-                       Rule("tier.medium", f"medium risk, most probable area {area.value}: its team's queue"))
+                       Rule("tier.medium", f"medium risk, {strength} area {area.value}: its team's queue"))
     if qa_sampled(report.report_id, policy.low.qa_sample_rate):
         return decided(Action.REVIEW, queues.specialist_review, minutes.qa_sample,
                        Rule("low.qa_sample", f"low risk, drawn for the QA sample ({policy.low.qa_sample_rate:.0%})"))

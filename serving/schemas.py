@@ -32,7 +32,9 @@ class RiskOut(BaseModel):
 
 class AreaOut(BaseModel):
     area: str
-    probability: float
+    probability: float = Field(description="Calibrated probability. Compare it with the area's threshold: "
+                                           "raw probabilities are not comparable across areas.")
+    threshold: float = Field(description="The area's decision threshold (chosen on the calibration split).")
     predicted: bool = Field(description="At or above the area's threshold.")
 
 
@@ -66,7 +68,8 @@ class ModelOut(BaseModel):
 class Decision(BaseModel):
     report_id: str
     risk: RiskOut
-    policy_areas: list[AreaOut] = Field(description="Every area, most probable first.")
+    policy_areas: list[AreaOut] = Field(description="Every area: predicted ones first, then by how close each "
+                                                    "is to its threshold.")
     language: LanguageOut
     route: RouteOut
     grey_area: GreyAreaOut

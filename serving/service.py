@@ -124,9 +124,9 @@ class ScoringService:
         for (report, digest), score in zip(items, scores, strict=True):
             detection = self.detector.detect(report.text)
             view = ModelView(tier=RiskTier(score.tier), tier_probs=score.tier_probs, area_probs=score.area_probs,
-                             languages=self.model.languages)
+                             area_thresholds=self.model.scorer.meta.thresholds.areas, languages=self.model.languages)
             lang = LanguageView(detected=detection.language, confidence=detection.confidence, hint=report.language)
-            decided = route(report, view, score.areas, lang, self.policy, received_at)
+            decided = route(report, view, lang, self.policy, received_at)
             scored.append(_Scored(report, digest, score, detection, decided))
         rows = []
         with transaction(self.sessions) as session:
@@ -152,6 +152,7 @@ class ScoringService:
             model_name=self.model.name, model_version=self.model.version, model_tier=score.tier,
             tier_probs=score.tier_probs, area_probs=score.area_probs, areas=list(score.areas),
             high_risk_threshold=self.model.scorer.meta.thresholds.high_risk,
+            area_thresholds=self.model.scorer.meta.thresholds.areas,
             detected_language=item.detection.language, language_confidence=item.detection.confidence,
             scored_at=now,
         )
@@ -215,12 +216,18 @@ def decision_from_row(row: ReportRow, *, replayed: bool) -> Decision:
     score, decided = row.score, row.route
     rules = [FiredRule(**r) for r in decided.rules]
     unsupported = any(r.name in ("grey.language_unsupported", "grey.language_undetected") for r in rules)
-    areas = sorted(score.area_probs.items(), key=lambda kv: kv[1], reverse=True)
+    thresholds = score.area_thresholds
+
+    def strength(area: str) -> tuple[bool, float]:
+        return area in score.areas, score.area_probs[area] - thresholds[area]
+
+    areas = sorted(score.area_probs, key=strength, reverse=True)
     return Decision(
         report_id=row.report_id,
         risk=RiskOut(tier=decided.tier, model_tier=score.model_tier, probabilities=score.tier_probs,
                      high_risk_threshold=score.high_risk_threshold),
-        policy_areas=[AreaOut(area=a, probability=p, predicted=a in score.areas) for a, p in areas],
+        policy_areas=[AreaOut(area=a, probability=score.area_probs[a], threshold=thresholds[a],
+                              predicted=a in score.areas) for a in areas],
         language=LanguageOut(code=decided.language, detected=score.detected_language,
                              confidence=score.language_confidence, hint=row.language_hint,
                              supported=decided.language is not None and not unsupported),

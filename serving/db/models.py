@@ -89,6 +89,7 @@ class ScoreRow(Base):
     area_probs: Mapped[dict[str, Any]]
     areas: Mapped[list[Any]]
     high_risk_threshold: Mapped[float] = mapped_column(Float)
+    area_thresholds: Mapped[dict[str, Any]]
     detected_language: Mapped[str | None] = mapped_column(String(16))
     language_confidence: Mapped[float] = mapped_column(Float)
     scored_at: Mapped[datetime]

@@ -36,8 +36,10 @@ def test_a_scored_report_carries_tier_areas_language_route_and_versions(api: API
     assert set(body["risk"]["probabilities"]) == {"low", "medium", "high"}
     assert sum(body["risk"]["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert body["risk"]["tier"] in {"low", "medium", "high"}
-    probabilities = [a["probability"] for a in body["policy_areas"]]
-    assert len(probabilities) == 13 and probabilities == sorted(probabilities, reverse=True)
+    areas = body["policy_areas"]
+    strength = [(a["predicted"], a["probability"] - a["threshold"]) for a in areas]
+    assert len(areas) == 13 and strength == sorted(strength, reverse=True), "predicted first, then nearest"
+    assert all(a["predicted"] == (a["probability"] >= a["threshold"]) for a in areas if a["area"] != "none")
     assert body["language"] == {"code": "en", "detected": "en", "confidence": pytest.approx(1.0, abs=0.2),
                                 "hint": "en", "supported": True}
     assert body["route"]["action"] in {"escalate", "review", "auto_route", "auto_close"}

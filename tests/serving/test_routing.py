@@ -40,13 +40,13 @@ def report(**fields: Any) -> Report:
 def model(tier: str = "low", probs: tuple[float, float, float] = (0.9, 0.07, 0.03), **areas: float) -> ModelView:
     area_probs = {a: 0.01 for a in AREAS} | {"none": 0.9} | areas
     return ModelView(tier=RiskTier(tier), tier_probs=dict(zip(["low", "medium", "high"], probs, strict=True)),
-                     area_probs=area_probs, languages=frozenset({"en", "fr", "de"}))
+                     area_probs=area_probs, area_thresholds={a: 0.5 for a in AREAS},
+                     languages=frozenset({"en", "fr", "de"}))
 
 
-def decide(m: ModelView, r: Report | None = None, lang: LanguageView = ENGLISH, predicted: list[str] | None = None,
+def decide(m: ModelView, r: Report | None = None, lang: LanguageView = ENGLISH,
            policy: RoutingPolicy = POLICY) -> Route:
-    predicted = predicted or [a for a, p in m.area_probs.items() if p >= 0.5 and a != "none"] or ["none"]
-    return route(r or report(report_id="not-sampled-3"), m, predicted, lang, policy, NOW)
+    return route(r or report(report_id="not-sampled-3"), m, lang, policy, NOW)
 
 
 def names(decision: Route) -> list[str]:
@@ -76,11 +76,20 @@ def test_medium_risk_is_auto_routed_to_the_top_areas_team() -> None:
     assert decision.sla_deadline == NOW + timedelta(minutes=1440)
 
 
-def test_medium_risk_with_no_area_goes_to_the_general_queue() -> None:
-    decision = decide(model("medium", (0.1, 0.85, 0.05)), predicted=["none"])
-    # the most probable violation area is used when none reached its threshold; all are 0.01 here
+def test_medium_risk_below_every_threshold_goes_to_the_strongest_areas_team() -> None:
+    decision = decide(model("medium", (0.1, 0.85, 0.05), privacy=0.2, spam_fraud=0.3))
     assert decision.action is Action.AUTO_ROUTE
-    assert decision.queue in {"hate_harassment", "general_review"}
+    assert decision.queue == "spam_fraud"
+    assert "below its threshold" in decision.rules[-1].reason
+
+
+def test_areas_are_compared_by_distance_to_their_own_thresholds() -> None:
+    m = ModelView(tier=RiskTier.MEDIUM, tier_probs={"low": 0.1, "medium": 0.85, "high": 0.05},
+                  area_probs={a: 0.01 for a in AREAS} | {"misinformation": 0.75, "spam_fraud": 0.6},
+                  area_thresholds={a: 0.5 for a in AREAS} | {"misinformation": 0.9},
+                  languages=frozenset({"en"}))
+    assert m.predicted_areas == ["spam_fraud"]
+    assert decide(m).queue == "spam_fraud"
 
 
 def test_low_risk_is_auto_closed_without_a_queue() -> None:
@@ -113,21 +122,27 @@ def test_model_unsure_between_tiers_is_a_grey_area() -> None:
     assert decision.sla_deadline == NOW + timedelta(minutes=240)
 
 
-def test_two_close_policy_areas_are_a_grey_area() -> None:
-    rules = grey_area_rules(model("medium", (0.1, 0.8, 0.1), hate_speech=0.62, harassment=0.58), "en",
+def test_areas_of_two_teams_near_their_thresholds_are_a_grey_area() -> None:
+    rules = grey_area_rules(model("medium", (0.1, 0.8, 0.1), hate_speech=0.62, spam_fraud=0.45), "en",
                             report(), POLICY)
     assert [r.name for r in rules] == ["grey.areas_close"]
-    assert "hate_speech (0.62) and harassment (0.58)" in rules[0].reason
+    assert "hate_speech (0.62, threshold 0.50), spam_fraud (0.45, threshold 0.50)" in rules[0].reason
 
 
-def test_close_areas_below_the_floor_are_not_a_grey_area() -> None:
-    assert grey_area_rules(model("low", (0.9, 0.05, 0.05), hate_speech=0.2, harassment=0.19), "en",
+def test_areas_of_one_team_do_not_compete() -> None:
+    m = model("medium", (0.1, 0.8, 0.1), hate_speech=0.62, harassment=0.58)
+    assert grey_area_rules(m, "en", report(), POLICY) == []
+
+
+def test_areas_far_below_their_thresholds_do_not_compete() -> None:
+    assert grey_area_rules(model("low", (0.9, 0.05, 0.05), hate_speech=0.2, spam_fraud=0.19), "en",
                            report(), POLICY) == []
 
 
-def test_a_thin_area_in_the_unsure_band_is_a_grey_area() -> None:
-    rules = grey_area_rules(model("low", (0.9, 0.05, 0.05), self_harm=0.4), "en", report(), POLICY)
-    assert [r.name for r in rules] == ["grey.thin_area"]
+def test_a_thin_area_near_its_threshold_is_a_grey_area() -> None:
+    for p in (0.4, 0.6):
+        rules = grey_area_rules(model("low", (0.9, 0.05, 0.05), self_harm=p), "en", report(), POLICY)
+        assert [r.name for r in rules] == ["grey.thin_area"]
     assert grey_area_rules(model("low", (0.9, 0.05, 0.05), self_harm=0.1), "en", report(), POLICY) == []
 
 
@@ -160,7 +175,7 @@ def test_trusted_flagger_reporting_what_the_model_scores_low_is_a_grey_area() ->
 
 
 def test_every_grey_reason_is_listed_not_just_the_first() -> None:
-    decision = decide(model("low", (0.45, 0.40, 0.15), privacy=0.3), lang=LanguageView(detected=None, confidence=0))
+    decision = decide(model("low", (0.45, 0.40, 0.15), privacy=0.4), lang=LanguageView(detected=None, confidence=0))
     assert [r.name for r in decision.grey_area] == ["grey.tier_uncertain", "grey.thin_area",
                                                     "grey.language_undetected"]
 

@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("area_probs", JSONType, nullable=False),
         sa.Column("areas", JSONType, nullable=False),
         sa.Column("high_risk_threshold", sa.Float, nullable=False),
+        sa.Column("area_thresholds", JSONType, nullable=False),
         sa.Column("detected_language", sa.String(16)),
         sa.Column("language_confidence", sa.Float, nullable=False),
         sa.Column("scored_at", UTCDateTime, nullable=False),
