@@ -150,8 +150,12 @@ def _top_two(probs: Mapping[str, float]) -> list[tuple[str, float]]:
     return sorted(probs.items(), key=lambda kv: kv[1], reverse=True)[:2]
 
 
-def grey_area_rules(model: ModelView, language: str | None, report: Report, policy: RoutingPolicy) -> list[Rule]:
-    """Why a report is a grey area (empty when it is not): every reason, not just the first."""
+def grey_area_rules(model: ModelView, language: str | None, report: Report, policy: RoutingPolicy,
+                    tier: RiskTier | None = None) -> list[Rule]:
+    """Why a report is a grey area (empty when it is not): every reason, not just the first.
+
+    ``tier`` is the tier routing acts on (the model's, raised by signals); competing areas matter only
+    when it is medium, the one tier whose queue the area chooses."""
     g = policy.grey_area
     fired = []
     (t1, p1), (t2, p2) = _top_two(model.tier_probs)
@@ -161,7 +165,7 @@ def grey_area_rules(model: ModelView, language: str | None, report: Report, poli
                           f"margin {p1 - p2:.2f} < {g.tier_margin:.2f}"))
     near = [a for a in model.violation_areas() if model.evidence(a) >= -g.area_margin]
     teams = {policy.area_queue(PolicyArea(a)) for a in near}
-    if len(teams) >= 2:
+    if (tier or model.tier) is RiskTier.MEDIUM and len(teams) >= 2:
         listed = ", ".join(f"{a} ({model.area_probs[a]:.2f}, threshold {model.area_thresholds[a]:.2f})"
                            for a in near[:3])
         fired.append(Rule("grey.areas_close",
@@ -222,7 +226,7 @@ def route(
     if tier is not model.tier:
         rules.append(Rule("signal.tier_raised", f"report signals raised the tier from {model.tier} to {tier}"))
 
-    grey = grey_area_rules(model, language, report, policy)
+    grey = grey_area_rules(model, language, report, policy, tier)
     rules += grey
     p_high = model.tier_probs.get(RiskTier.HIGH, 0.0)
     prio = priority(tier, p_high, policy)

@@ -42,3 +42,12 @@ def real_corpus(real_datasets: Path, tmp_path_factory: pytest.TempPathFactory) -
     from training.data.build import BuildConfig, build_corpus
 
     return build_corpus(BuildConfig(datasets_dir=real_datasets, out_dir=tmp_path_factory.mktemp("corpus")))
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete artifact folder: a randomly initialised 2-layer model with the real tokenizer (about 5 s)."""
+    from tests.factories import make_tiny_artifact
+
+    folder, _ = make_tiny_artifact(tmp_path_factory.mktemp("tiny") / "artifact")
+    return folder

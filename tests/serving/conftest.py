@@ -17,16 +17,8 @@ from sqlalchemy.engine import make_url
 
 from model.settings import Settings
 from serving.model_loader import LoadedModel, load_model
-from tests.factories import make_tiny_artifact
 
 POSTGRES_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(scope="session")
-def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A complete artifact folder: a randomly initialised 2-layer model with the real tokenizer."""
-    folder, _ = make_tiny_artifact(tmp_path_factory.mktemp("tiny") / "artifact")
-    return folder
 
 
 @pytest.fixture(scope="session")

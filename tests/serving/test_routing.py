@@ -129,6 +129,12 @@ def test_areas_of_two_teams_near_their_thresholds_are_a_grey_area() -> None:
     assert "hate_speech (0.62, threshold 0.50), spam_fraud (0.45, threshold 0.50)" in rules[0].reason
 
 
+def test_competing_areas_matter_only_where_the_area_picks_the_queue() -> None:
+    m = model("low", (0.9, 0.05, 0.05), hate_speech=0.62, spam_fraud=0.45)  # low: auto-closed, whatever the area
+    assert grey_area_rules(m, "en", report(), POLICY) == []
+    assert [r.name for r in grey_area_rules(m, "en", report(), POLICY, RiskTier.MEDIUM)] == ["grey.areas_close"]
+
+
 def test_areas_of_one_team_do_not_compete() -> None:
     m = model("medium", (0.1, 0.8, 0.1), hate_speech=0.62, harassment=0.58)
     assert grey_area_rules(m, "en", report(), POLICY) == []
