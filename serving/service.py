@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from model.schema import Report
 from model.scorer import Score
-from model.taxonomy import RiskTier
+from model.taxonomy import RiskTier, get_taxonomy
 from serving import audit
 from serving.auth import Principal
 from serving.db.engine import transaction
@@ -217,6 +217,8 @@ def decision_from_row(row: ReportRow, *, replayed: bool) -> Decision:
     rules = [FiredRule(**r) for r in decided.rules]
     unsupported = any(r.name in ("grey.language_unsupported", "grey.language_undetected") for r in rules)
     thresholds = score.area_thresholds
+    # Tier order, lowest first, whatever order the database kept the keys in (PostgreSQL's JSONB sorts them).
+    tier_probs = {t: score.tier_probs[t] for t in get_taxonomy().tier_names if t in score.tier_probs}
 
     def strength(area: str) -> tuple[bool, float]:
         return area in score.areas, score.area_probs[area] - thresholds[area]
@@ -224,7 +226,7 @@ def decision_from_row(row: ReportRow, *, replayed: bool) -> Decision:
     areas = sorted(score.area_probs, key=strength, reverse=True)
     return Decision(
         report_id=row.report_id,
-        risk=RiskOut(tier=decided.tier, model_tier=score.model_tier, probabilities=score.tier_probs,
+        risk=RiskOut(tier=decided.tier, model_tier=score.model_tier, probabilities=tier_probs,
                      high_risk_threshold=score.high_risk_threshold),
         policy_areas=[AreaOut(area=a, probability=score.area_probs[a], threshold=thresholds[a],
                               predicted=a in score.areas) for a in areas],
