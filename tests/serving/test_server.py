@@ -106,3 +106,16 @@ def test_bad_command_line_input_is_an_error_naming_the_option(env: dict[str, str
     bad_policy.write_text('version = "x"\n[queues]\nhuman_escalation = "Human Escalation"\n')
     result = triage("serve", env={**env, "TRIAGE_ROUTING_POLICY": str(bad_policy)})
     assert result.returncode == 2 and str(bad_policy) in result.stderr and "queues.human_escalation" in result.stderr
+
+
+def test_the_latency_benchmark_runs_against_a_server(
+        env: dict[str, str], server: tuple[str, subprocess.Popen[str], Path], tmp_path: Path) -> None:
+    base, _, _ = server
+    key_file = tmp_path / "intake.key"
+    key_file.write_text(triage("keys", "create", "--name", "bench", "--role", "intake", env=env).stdout)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.serve_latency", "--url", base, "--key-file", str(key_file),
+         "--requests", "10", "--rate", "20", "--warmup", "1", "--corpus", str(tmp_path / "none.parquet")],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "statuses      {200: 10}" in result.stdout and "p99" in result.stdout
