@@ -67,9 +67,19 @@ def _load(folder: Path, version: str | None, source: str, settings: Settings) ->
                        languages=frozenset(meta.languages))
 
 
+def _quiet_mlflow() -> None:
+    """MLflow installs its own plain-text handler at import; route its warnings through ours instead."""
+    logger = logging.getLogger("mlflow")
+    logger.handlers[:] = []
+    logger.propagate = True
+    logger.setLevel(logging.WARNING)
+
+
 def _resolve_alias(settings: Settings) -> tuple[str, str]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
+
+    _quiet_mlflow()
 
     uri = settings.resolved_mlflow_tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
