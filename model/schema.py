@@ -16,6 +16,8 @@ from model.taxonomy import PolicyArea, RiskTier
 from model.text import normalize_text
 
 MAX_TEXT_CHARS = 10_000
+#: A report's text as sent may be longer (links, handles, invisible characters), within reason.
+MAX_SUBMITTED_TEXT_CHARS = 4 * MAX_TEXT_CHARS
 
 #: BCP-47-style language tag as intake systems send it: ISO 639-1/3 code, optional region or script.
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
@@ -30,8 +32,19 @@ def _normalized_text(value: str) -> str:
     return text
 
 
+def _submitted_text(value: str) -> str:
+    """The text as sent, checked by what the model will see; only NUL characters (which no database text
+    column holds) are dropped."""
+    _normalized_text(value)
+    return value.replace("\x00", "")
+
+
 #: Report text: normalised, then 1 to 10,000 characters.
 ReportText = Annotated[str, Field(min_length=1), AfterValidator(_normalized_text)]
+#: Report text as an intake system sends it: kept as sent (reviewers see the links and handles), valid when
+#: its normalised form is 1 to 10,000 characters.
+SubmittedText = Annotated[str, Field(min_length=1, max_length=MAX_SUBMITTED_TEXT_CHARS),
+                          AfterValidator(_submitted_text)]
 LanguageTag = Annotated[str, Field(pattern=LANGUAGE_PATTERN, max_length=35)]
 
 
@@ -86,7 +99,8 @@ class Report(_Strict):
     """A report about a piece of content, as an intake system sends it."""
 
     report_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
-    text: ReportText
+    text: SubmittedText = Field(description="The reported content as sent; the model scores its normalised "
+                                            "form (1 to 10,000 characters).")
     language: LanguageTag | None = Field(default=None, description="The intake system's language hint, if any.")
     reporter_type: ReporterType = ReporterType.USER
     channel: Channel = Channel.IN_APP
@@ -99,6 +113,11 @@ class Report(_Strict):
         default=1, description="How many reports the same content has received."
     )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def normalized_text(self) -> str:
+        """What the model sees (``model.text.normalize_text``)."""
+        return normalize_text(self.text)
 
     @field_validator("created_at")
     @classmethod

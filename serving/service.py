@@ -122,7 +122,7 @@ class ScoringService:
         self.metrics.scoring.observe(time.perf_counter() - started)
         scored = []
         for (report, digest), score in zip(items, scores, strict=True):
-            detection = self.detector.detect(report.text)
+            detection = self.detector.detect(report.normalized_text)
             view = ModelView(tier=RiskTier(score.tier), tier_probs=score.tier_probs, area_probs=score.area_probs,
                              area_thresholds=self.model.scorer.meta.thresholds.areas, languages=self.model.languages)
             lang = LanguageView(detected=detection.language, confidence=detection.confidence, hint=report.language)

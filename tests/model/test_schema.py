@@ -22,8 +22,14 @@ def test_a_minimal_report_gets_defaults() -> None:
     assert r.created_at.tzinfo is not None
 
 
-def test_text_is_normalised_on_validation() -> None:
-    assert report(text="  hi\u200b @bob  ").text == "hi @user"
+def test_text_is_kept_as_sent_and_scored_normalised() -> None:
+    r = report(text="  hi\u200b @bob see https://evil.example/x  ")
+    assert r.text == "hi\u200b @bob see https://evil.example/x", "reviewers see the link and the handle"
+    assert r.normalized_text == "hi @user see [url]"
+
+
+def test_nul_characters_are_dropped() -> None:
+    assert report(text="a\x00b").text == "ab"
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\u200b\u200b", "\x00"])
@@ -34,9 +40,9 @@ def test_text_empty_after_normalisation_is_refused(text: str) -> None:
 
 
 def test_text_limit_is_measured_after_normalisation() -> None:
-    assert len(report(text="a" * MAX_TEXT_CHARS).text) == MAX_TEXT_CHARS
+    assert len(report(text="a" * MAX_TEXT_CHARS).normalized_text) == MAX_TEXT_CHARS
     # Zero-width characters do not count against the limit.
-    assert len(report(text="a" * MAX_TEXT_CHARS + "\u200b" * 50).text) == MAX_TEXT_CHARS
+    assert len(report(text="a" * MAX_TEXT_CHARS + "\u200b" * 50).normalized_text) == MAX_TEXT_CHARS
     with pytest.raises(ValidationError, match="limit is 10000"):
         report(text="a" * (MAX_TEXT_CHARS + 1))
 

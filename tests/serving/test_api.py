@@ -51,6 +51,14 @@ def test_a_scored_report_carries_tier_areas_language_route_and_versions(api: API
     assert response.headers["x-request-id"]
 
 
+def test_the_text_is_stored_as_sent_for_reviewers(api: API) -> None:
+    client, keys = api
+    sent = "buy followers at https://cheap.example/now — ask @dealer"
+    assert client.post("/v1/reports:score", json=report(text=sent), headers=keys.intake).status_code == 200
+    with client.app.state.triage.sessions() as session:  # type: ignore[attr-defined]
+        assert session.scalars(select(ReportRow.text)).one() == sent
+
+
 def test_press_reports_always_go_to_human_escalation(api: API) -> None:
     client, keys = api
     body = client.post("/v1/reports:score", json=report(reporter_type="press"), headers=keys.intake).json()
