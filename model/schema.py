@@ -170,3 +170,45 @@ class LabelledExample(_Strict):
         if self.policy_areas == (PolicyArea.NONE,) and self.risk_tier is not RiskTier.LOW:
             raise ValueError(f"a row with policy area 'none' must be risk tier low, not {self.risk_tier}")
         return self
+
+
+class ReviewAction(StrEnum):
+    """What a specialist decided to do about the reported content."""
+
+    NO_VIOLATION = "no_violation"
+    REMOVE = "remove"
+    RESTRICT = "restrict"
+    AGE_RESTRICT = "age_restrict"
+    WARN_USER = "warn_user"
+    SUSPEND_ACCOUNT = "suspend_account"
+    ESCALATE_LEGAL = "escalate_legal"
+    ESCALATE_PARTNER = "escalate_partner"
+    ESCALATE_LAW_ENFORCEMENT = "escalate_law_enforcement"
+
+
+MAX_NOTE_CHARS = 2_000
+
+
+class ReviewDecision(_Strict):
+    """A specialist's decision on a queue item: the labels it becomes in the corpus, and the action taken.
+
+    The label rules are the corpus's (``LabelledExample``), so every decision can be exported as training
+    data: ``none`` stands alone and means low risk; "no violation" means ``none``."""
+
+    risk_tier: RiskTier
+    policy_areas: Annotated[list[PolicyArea], Field(min_length=1, max_length=len(PolicyArea))]
+    action: ReviewAction
+    note: Annotated[str, Field(max_length=MAX_NOTE_CHARS)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReviewDecision:
+        if len(set(self.policy_areas)) != len(self.policy_areas):
+            raise ValueError("policy_areas lists an area twice")
+        if PolicyArea.NONE in self.policy_areas and len(self.policy_areas) > 1:
+            raise ValueError("'none' cannot be combined with other policy areas")
+        is_none = self.policy_areas == [PolicyArea.NONE]
+        if is_none and self.risk_tier is not RiskTier.LOW:
+            raise ValueError(f"policy area 'none' means risk tier low, not {self.risk_tier}")
+        if (self.action is ReviewAction.NO_VIOLATION) != is_none:
+            raise ValueError("action no_violation goes with policy area 'none', and only with it")
+        return self

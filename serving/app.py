@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model.settings import Settings
-from serving.api import health, reports
+from serving.api import health, queues, reports
 from serving.db.engine import current_revision, head_revision, make_engine, make_sessionmaker, upgrade
 from serving.deps import AppState
 from serving.errors import error_response, install_error_handlers
@@ -59,6 +59,7 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(reports.router)
+    app.include_router(queues.router)
     app.add_middleware(RequestMiddleware, metrics=state.metrics, max_body=settings.max_request_bytes)
     return app
 

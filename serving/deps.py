@@ -79,6 +79,7 @@ def require(*roles: Role) -> Callable[[Request, AppState], Principal]:
 
 IntakeKey = Annotated[Principal, Depends(require(Role.INTAKE))]
 ReaderKey = Annotated[Principal, Depends(require(Role.INTAKE, Role.REVIEWER))]
+ReviewerKey = Annotated[Principal, Depends(require(Role.REVIEWER))]
 AdminKey = Annotated[Principal, Depends(require())]
 
 

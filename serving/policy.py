@@ -87,6 +87,12 @@ class Signals(_Section):
     sensitive_reporters: frozenset[ReporterType]
 
 
+class Review(_Section):
+    lease_minutes: Annotated[int, Field(gt=0, le=24 * 60)]
+    second_review_rate: Probability
+    second_review_queues: frozenset[QueueName]
+
+
 class RoutingPolicy(_Section):
     version: Annotated[str, Field(min_length=1, max_length=64)]
     queues: Queues
@@ -96,6 +102,7 @@ class RoutingPolicy(_Section):
     low: Low
     grey_area: GreyArea
     signals: Signals
+    review: Review
 
     @model_validator(mode="after")
     def _every_area_has_a_queue(self) -> RoutingPolicy:

@@ -92,3 +92,62 @@ class ErrorBody(BaseModel):
     error: str = Field(description="A stable code: invalid_request, unauthorized, forbidden, conflict, ...")
     message: str
     fields: list[FieldError] | None = None
+
+
+class QueueOut(BaseModel):
+    queue: str
+    open: int = Field(description="Items waiting to be claimed (expired leases included).")
+    claimed: int = Field(description="Items held under a live lease.")
+    overdue: int = Field(description="Undecided items past their SLA deadline.")
+    oldest_open_age_seconds: float | None
+    next_due_at: datetime | None
+    sla_status: str = Field(description="breached (something overdue), at_risk (due within the hour) or ok.")
+
+
+class QueuesOut(BaseModel):
+    queues: list[QueueOut]
+
+
+class ReportOut(BaseModel):
+    report_id: str
+    text: str = Field(description="The reported content as sent (sensitive).")
+    language_hint: str | None
+    reporter_type: str
+    channel: str
+    surface: str
+    reporter_reason: str | None
+    followers: int | None
+    prior_strikes: int | None
+    report_count: int
+    created_at: datetime
+
+
+class ItemOut(BaseModel):
+    id: int
+    queue: str
+    kind: str = Field(description="primary, qa (a low-risk QA sample) or second_review (blind).")
+    status: str
+    priority: int
+    due_at: datetime | None
+    created_at: datetime
+    claimed_by: str | None
+    lease_expires_at: datetime | None
+    report: ReportOut
+    decision: Decision = Field(description="The model's scores and the routing decision.")
+
+
+class ReassignRequest(BaseModel):
+    to: str = Field(pattern=r"^[a-f0-9]{12}$", description="The key id of the reviewer to hand the item to.")
+
+
+class ReviewDecisionOut(BaseModel):
+    id: int
+    queue_item_id: int
+    report_id: str
+    reviewer: str
+    risk_tier: str
+    policy_areas: list[str]
+    action: str
+    note: str | None
+    model_version: str
+    decided_at: datetime

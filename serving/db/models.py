@@ -134,6 +134,8 @@ class QueueItemRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(32))
     lease_expires_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    #: A blind second review: the key id of the first reviewer, who may not claim it.
+    blind_to: Mapped[str | None] = mapped_column(String(32))
 
 
 class ReviewDecisionRow(Base):

@@ -61,9 +61,14 @@ def settings(tmp_path: Path, tiny_artifact: Path) -> Settings:
 
 @dataclass(frozen=True)
 class Keys:
+    """Request headers for one key of each role, and the keys' public ids."""
+
     intake: dict[str, str]
     reviewer: dict[str, str]
     admin: dict[str, str]
+    intake_id: str
+    reviewer_id: str
+    admin_id: str
 
 
 def wait_ready(client: TestClient, timeout: float = 30.0) -> None:
@@ -86,7 +91,8 @@ def start_client(settings: Settings, model: LoadedModel) -> tuple[TestClient, Ke
     wait_ready(client)
     with transaction(app.state.triage.sessions) as session:
         made = {role: create_key(session, f"test-{role.value}", role) for role in Role}
-    keys = Keys(**{role.value: {"Authorization": f"Bearer {key.secret}"} for role, key in made.items()})
+    keys = Keys(**{role.value: {"Authorization": f"Bearer {key.secret}"} for role, key in made.items()},
+                **{f"{role.value}_id": key.key_id for role, key in made.items()})
     return client, keys
 
 

@@ -1,0 +1,119 @@
+"""Review queues for specialists: overview, claim, view, release, reassign, decide."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
+
+from model.schema import ReviewDecision
+from serving import queues
+from serving.db.engine import transaction
+from serving.db.models import QueueItemRow, ReportRow, ReviewDecisionRow, utcnow
+from serving.deps import ReviewerKey, StateDep
+from serving.errors import ApiError
+from serving.schemas import (
+    ItemOut,
+    QueueOut,
+    QueuesOut,
+    ReassignRequest,
+    ReportOut,
+    ReviewDecisionOut,
+)
+from serving.service import decision_from_row
+
+router = APIRouter(prefix="/v1", tags=["review"])
+AT_RISK = timedelta(hours=1)
+
+
+def item_out(session: Session, item: QueueItemRow) -> ItemOut:
+    report = queues.item_report(session, item)
+    return ItemOut(
+        id=item.id, queue=item.queue, kind=item.kind, status=item.status, priority=item.priority,
+        due_at=item.due_at, created_at=item.created_at, claimed_by=item.claimed_by,
+        lease_expires_at=item.lease_expires_at,
+        report=ReportOut(report_id=report.report_id, text=report.text, language_hint=report.language_hint,
+                         reporter_type=report.reporter_type, channel=report.channel, surface=report.surface,
+                         reporter_reason=report.reporter_reason, followers=report.followers,
+                         prior_strikes=report.prior_strikes, report_count=report.report_count,
+                         created_at=report.created_at),
+        decision=decision_from_row(report, replayed=True),
+    )
+
+
+def _queue_error(exc: queues.QueueError) -> ApiError:
+    return ApiError(exc.status, exc.message)
+
+
+@router.get("/queues", response_model=QueuesOut, summary="Queues with counts, oldest age and SLA status")
+def list_queues(state: StateDep, _: ReviewerKey) -> QueuesOut:
+    now = utcnow()
+    with state.sessions() as session:
+        rows = queues.summaries(session, now)
+    out = []
+    for q in rows:
+        status = "breached" if q.overdue else (
+            "at_risk" if q.next_due_at is not None and q.next_due_at - now < AT_RISK else "ok")
+        age = (now - q.oldest_open_at).total_seconds() if q.oldest_open_at else None
+        out.append(QueueOut(queue=q.queue, open=q.open, claimed=q.claimed, overdue=q.overdue,
+                            oldest_open_age_seconds=age, next_due_at=q.next_due_at, sla_status=status))
+    return QueuesOut(queues=out)
+
+
+@router.post("/queues/{queue}:claim", response_model=ItemOut, status_code=200,
+             responses={204: {"description": "Nothing to claim in this queue."}},
+             summary="Claim the most urgent item of a queue (a lease that expires)")
+def claim(queue: str, state: StateDep, reviewer: ReviewerKey) -> ItemOut | Response:
+    with transaction(state.sessions) as session:
+        item = queues.claim_next(session, queue, reviewer, state.policy)
+        if item is None:
+            return Response(status_code=204)
+        return item_out(session, item)
+
+
+@router.get("/items/{item_id}", response_model=ItemOut, summary="One queue item with its report and scores")
+def get_item(item_id: int, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
+    try:
+        with transaction(state.sessions) as session:
+            return item_out(session, queues.view_item(session, item_id, reviewer))
+    except queues.QueueError as exc:
+        raise _queue_error(exc) from exc
+
+
+@router.post("/items/{item_id}:release", response_model=ItemOut, summary="Give a claimed item back to its queue")
+def release(item_id: int, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
+    try:
+        with transaction(state.sessions) as session:
+            return item_out(session, queues.release(session, item_id, reviewer))
+    except queues.QueueError as exc:
+        raise _queue_error(exc) from exc
+
+
+@router.post("/items/{item_id}:reassign", response_model=ItemOut, summary="Hand an item to another reviewer")
+def reassign(item_id: int, body: ReassignRequest, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
+    try:
+        with transaction(state.sessions) as session:
+            return item_out(session, queues.reassign(session, item_id, body.to, reviewer, state.policy))
+    except queues.QueueError as exc:
+        raise _queue_error(exc) from exc
+
+
+@router.post("/items/{item_id}:decide", response_model=ReviewDecisionOut,
+             summary="Decide a claimed item: final tier, policy areas, action, note")
+def decide(item_id: int, body: ReviewDecision, state: StateDep, reviewer: ReviewerKey) -> ReviewDecisionOut:
+    try:
+        with transaction(state.sessions) as session:
+            row = queues.decide(session, item_id, reviewer, body, state.policy)
+            return decision_out(session, row)
+    except queues.QueueError as exc:
+        raise _queue_error(exc) from exc
+
+
+def decision_out(session: Session, row: ReviewDecisionRow) -> ReviewDecisionOut:
+    report = session.get(ReportRow, row.report_pk)
+    assert report is not None
+    return ReviewDecisionOut(id=row.id, queue_item_id=row.queue_item_id, report_id=report.report_id,
+                             reviewer=row.reviewer, risk_tier=row.risk_tier, policy_areas=row.policy_areas,
+                             action=row.action, note=row.note, model_version=row.model_version,
+                             decided_at=row.decided_at)
