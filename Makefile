@@ -37,6 +37,7 @@ demo: install
 	$(MAKE) serve
 
 DEMO_KEY := var/demo-intake.key
+SESSION_SECRET := var/session.secret
 PORT ?= 8000
 
 ## Serve the registry's champion, or the challenger while nothing has been promoted, on 127.0.0.1:$(PORT).
@@ -44,13 +45,18 @@ PORT ?= 8000
 serve: install
 	@mkdir -p var
 	@test -s $(DEMO_KEY) || (umask 077; $(BIN)/triage keys create --name demo-intake --role intake > $(DEMO_KEY))
+	@test -s $(SESSION_SECRET) || (umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))' > $(SESSION_SECRET))
 	@echo
 	@echo "Scoring API on http://127.0.0.1:$(PORT) (OpenAPI docs at /docs). In another shell:"
 	@echo
 	@echo "  curl -s http://127.0.0.1:$(PORT)/v1/reports:score -H \"Authorization: Bearer \$$(cat $(DEMO_KEY))\" \\"
 	@echo "       -H 'content-type: application/json' -d '{\"report_id\": \"demo-1\", \"text\": \"I know where you live and I am coming for you\"}'"
 	@echo
-	TRIAGE_MODEL_FALLBACK_ALIAS=$${TRIAGE_MODEL_FALLBACK_ALIAS-challenger} $(BIN)/triage serve --port $(PORT)
+	@echo "Review console: http://127.0.0.1:$(PORT)/review, signed in with a reviewer key:"
+	@echo "  $(BIN)/triage keys create --name \$$USER --role reviewer"
+	@echo
+	TRIAGE_MODEL_FALLBACK_ALIAS=$${TRIAGE_MODEL_FALLBACK_ALIAS-challenger} \
+	TRIAGE_SESSION_SECRET=$$(cat $(SESSION_SECRET)) $(BIN)/triage serve --port $(PORT)
 
 ## The test suite: lint, type check, then every test (the real-data tests included).
 test: install-dev lint typecheck unit

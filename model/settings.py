@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Where the routing policy shipped with the service lives; TRIAGE_ROUTING_POLICY points elsewhere.
@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
     )
+
+    session_secret: SecretStr | None = Field(
+        default=None, min_length=32,
+        description="Signs the review console's session cookies (32+ random characters, e.g. from "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`). Unset: the console is off; there is "
+        "no default.",
+    )
+    session_https_only: bool = Field(
+        default=False, description="Send the console's session cookie over HTTPS only (set it behind TLS).",
+    )
+    session_max_age_hours: int = Field(default=10, ge=1, le=72, description="A console sign-in lasts this long.")
 
     @field_validator("database_url")
     @classmethod

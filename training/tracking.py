@@ -40,7 +40,9 @@ def configure(settings: Settings) -> str:
     if experiment is not None:
         return str(experiment.experiment_id)
     location = None
-    if not settings.mlflow_tracking_uri:
+    if not settings.mlflow_tracking_uri or settings.mlflow_tracking_uri.startswith("sqlite"):
+        # A local store keeps its artifacts beside it in the work folder; left to MLflow they would land in
+        # ./mlruns of whatever folder the command ran in.
         location = (settings.work_dir / "mlartifacts").resolve().as_uri()
     return str(mlflow.create_experiment(EXPERIMENT, artifact_location=location))
 

@@ -4,12 +4,17 @@ PostgreSQL when TRIAGE_TEST_POSTGRES_URL is set), an app with keys of each role.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -19,6 +24,7 @@ from model.settings import Settings
 from serving.model_loader import LoadedModel, load_model
 
 POSTGRES_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL")
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +110,50 @@ def api(settings: Settings, tiny_model: LoadedModel) -> Iterator[tuple[TestClien
         yield client, keys
     finally:
         client.__exit__(None, None, None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def triage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "model.cli", *args], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def env(tmp_path: Path, tiny_artifact: Path) -> dict[str, str]:
+    """The environment of a server process: its own work folder and database, the tiny model, the console on."""
+    return {**os.environ, "TRIAGE_WORK_DIR": str(tmp_path / "var"), "TRIAGE_MODEL_PATH": str(tiny_artifact),
+            "TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'triage.db'}", "TRIAGE_LOG_FORMAT": "json",
+            "TRIAGE_SESSION_SECRET": "test-session-secret-" + "s" * 20}
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    """`triage serve` on a free port, ready: (base URL, process, log file)."""
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "model.cli", "serve", "--port", str(port)], env=env,
+                                   cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"server not ready in 60 s:\n{log_path.read_text()}")
+        yield base, process, log_path
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,23 +13,30 @@ from pathlib import Path
 import pytest
 
 from model.settings import Settings
+from model.taxonomy import get_taxonomy
 from serving.model_loader import ModelLoadError, load_model
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _no_global_tracking_uri() -> Iterator[None]:
-    """Registering models sets MLflow's process-wide tracking URI: put it back for the other tests."""
+    """Registering models sets MLflow's process-wide tracking URI (and MLFLOW_TRACKING_URI, for child
+    processes): put both back as they were for the other tests."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     yield
     import mlflow
 
-    mlflow.set_tracking_uri(None)
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None resets it and unsets MLFLOW_TRACKING_URI
+    if before is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 @pytest.fixture(scope="module")
 def registry(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """An MLflow store holding the tiny artifact twice: version 1 (alias champion), version 2 (challenger)."""
+    """An MLflow store holding the tiny artifact twice: version 1 (alias champion), version 2 (challenger).
+
+    Module-scoped: logging the ~40 MB artifact twice takes a few seconds."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -38,16 +46,38 @@ def registry(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> S
 
     root = tmp_path_factory.mktemp("registry")
     settings = Settings(work_dir=root / "var", mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
-    tracking.configure(settings)
+    # A SQLite store created without an artifact root keeps its artifacts in ./mlruns: make that the
+    # temporary folder, not the checkout.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        experiment = tracking.configure(settings)
     versions = []
     for _ in range(2):
-        with mlflow.start_run():
+        with mlflow.start_run(experiment_id=experiment):
             versions.append(log_pyfunc(tiny_artifact))
+    assert versions == ["1", "2"]
     client = MlflowClient()
     client.set_registered_model_alias(REGISTERED_MODEL, "champion", versions[0])
     client.set_registered_model_alias(REGISTERED_MODEL, "challenger", versions[1])
-    mlflow.set_tracking_uri(None)
+    assert client.get_model_version_download_uri(REGISTERED_MODEL, "1").startswith(str(root.resolve()))
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None: back to the default
     return settings
+
+
+@pytest.fixture
+def no_champion(registry: Settings) -> Iterator[Settings]:
+    """The registry with only the challenger alias, as before any promotion; champion is put back after."""
+    from mlflow import MlflowClient
+
+    from model.artifact import REGISTERED_MODEL
+
+    uri = registry.resolved_mlflow_tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.delete_registered_model_alias(REGISTERED_MODEL, "champion")
+    try:
+        yield registry
+    finally:
+        client.set_registered_model_alias(REGISTERED_MODEL, "champion", "1")
 
 
 def serving(registry: Settings, tmp_path: Path, **overrides: object) -> Settings:
@@ -56,46 +86,74 @@ def serving(registry: Settings, tmp_path: Path, **overrides: object) -> Settings
 
 
 def test_a_folder_is_served_by_path(tiny_artifact: Path, tmp_path: Path) -> None:
+    meta = json.loads((tiny_artifact / "artifact.json").read_text())
     model = load_model(Settings(work_dir=tmp_path, model_path=tiny_artifact))
-    assert model.version == "tiny" and model.source == str(tiny_artifact)
-    assert model.languages == {"en"}
+    assert model.version == meta["version"] == "tiny"
+    assert model.source == str(tiny_artifact)
+    assert model.languages == frozenset(meta["languages"])
+    assert model.scorer.score(["hello"])[0].tier in get_taxonomy().tier_names
 
 
 def test_the_champion_is_served_from_the_registry(registry: Settings, tmp_path: Path) -> None:
     model = load_model(serving(registry, tmp_path))
     assert model.version == "1"
     assert model.source == "models:/triage-classifier@champion"
+    assert model.languages == {"en"}
     cached = tmp_path / "var" / "serving" / "models" / "v1"
+    # Only what serving reads: not the fp32 model, not the pyfunc wrapper.
     assert sorted(p.name for p in cached.iterdir()) == ["artifact.json", "model.onnx", "tokenizer.json"]
-    assert model.scorer.score(["hello"])[0].tier in {"low", "medium", "high"}
+    assert model.scorer.score(["hello"])[0].tier in get_taxonomy().tier_names
 
 
-def test_a_downloaded_version_is_reused_on_restart(registry: Settings, tmp_path: Path) -> None:
+def test_a_downloaded_version_is_reused_on_restart(
+    registry: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.artifacts
+
     settings = serving(registry, tmp_path)
     load_model(settings)
-    marker = tmp_path / "var" / "serving" / "models" / "v1" / "model.onnx"
-    before = marker.stat().st_mtime_ns
-    load_model(settings)
-    assert marker.stat().st_mtime_ns == before
+    cached = tmp_path / "var" / "serving" / "models" / "v1"
+    before = {p.name: p.stat().st_mtime_ns for p in cached.iterdir()}
+
+    def no_download(**kwargs: object) -> str:
+        raise AssertionError(f"downloaded again: {kwargs}")
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", no_download)
+    model = load_model(settings)
+    assert model.version == "1"
+    assert {p.name: p.stat().st_mtime_ns for p in cached.iterdir()} == before
+    assert sorted(p.name for p in cached.parent.iterdir()) == ["v1"]  # no leftover staging folder
 
 
-def test_no_fallback_unless_configured(registry: Settings, tmp_path: Path) -> None:
-    settings = serving(registry, tmp_path, model_alias="production")
+def test_without_a_champion_the_fallback_must_be_configured(no_champion: Settings, tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError) as error:
-        load_model(settings)
-    assert "production" in str(error.value) and "TRIAGE_MODEL_FALLBACK_ALIAS" in str(error.value)
-    model = load_model(serving(registry, tmp_path, model_alias="production", model_fallback_alias="challenger"))
-    assert model.version == "2" and model.source.endswith("@challenger")
+        load_model(serving(no_champion, tmp_path))
+    message = str(error.value)
+    assert "champion" in message and "TRIAGE_MODEL_FALLBACK_ALIAS" in message
+    assert not (tmp_path / "var" / "serving" / "models").exists()  # nothing downloaded
+
+    model = load_model(serving(no_champion, tmp_path, model_fallback_alias="challenger"))
+    assert model.version == "2"
+    assert model.source == "models:/triage-classifier@challenger"
+
+
+def test_a_configured_fallback_that_names_nothing_is_refused(no_champion: Settings, tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError) as error:
+        load_model(serving(no_champion, tmp_path, model_fallback_alias="staging"))
+    assert "champion or staging" in str(error.value)
+    assert "TRIAGE_MODEL_PATH" in str(error.value)
 
 
 def test_the_alias_wins_over_the_fallback(registry: Settings, tmp_path: Path) -> None:
     model = load_model(serving(registry, tmp_path, model_fallback_alias="challenger"))
     assert model.version == "1"
+    assert model.source == "models:/triage-classifier@champion"
 
 
 def test_a_folder_without_artifact_json_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="not a model artifact"):
-        load_model(Settings(work_dir=tmp_path, model_path=tmp_path))
+    with pytest.raises(ModelLoadError, match="not a model artifact") as error:
+        load_model(Settings(work_dir=tmp_path / "var", model_path=tmp_path))
+    assert str(tmp_path) in str(error.value)
 
 
 def copy_of(tiny_artifact: Path, tmp_path: Path) -> Path:
@@ -108,17 +166,19 @@ def test_a_corrupt_model_file_is_refused_naming_the_folder(tiny_artifact: Path, 
     folder = copy_of(tiny_artifact, tmp_path)
     (folder / "model.onnx").write_bytes(b"not an onnx model at all")
     with pytest.raises(ModelLoadError) as error:
-        load_model(Settings(work_dir=tmp_path, model_path=folder))
+        load_model(Settings(work_dir=tmp_path / "var", model_path=folder))
     assert str(folder) in str(error.value)
 
 
 def test_a_model_of_another_taxonomy_is_refused(tiny_artifact: Path, tmp_path: Path) -> None:
     folder = copy_of(tiny_artifact, tmp_path)
     meta = json.loads((folder / "artifact.json").read_text())
+    current = get_taxonomy().version
+    assert meta["taxonomy_version"] == current != "0.9.0"
     (folder / "artifact.json").write_text(json.dumps({**meta, "taxonomy_version": "0.9.0"}))
     with pytest.raises(ModelLoadError) as error:
-        load_model(Settings(work_dir=tmp_path, model_path=folder))
-    assert "0.9.0" in str(error.value) and "1.0.0" in str(error.value)
+        load_model(Settings(work_dir=tmp_path / "var", model_path=folder))
+    assert "0.9.0" in str(error.value) and current in str(error.value)
 
 
 def test_serving_imports_no_torch(tiny_artifact: Path, tmp_path: Path) -> None:
@@ -128,12 +188,14 @@ from pathlib import Path
 from model.settings import Settings
 from serving.app import create_app
 from serving.model_loader import load_model
-settings = Settings(work_dir=Path({str(tmp_path)!r}), model_path=Path({str(tiny_artifact)!r}),
-                    database_url="sqlite:///{tmp_path}/t.db")
+settings = Settings(work_dir=Path({str(tmp_path / "var")!r}), model_path=Path({str(tiny_artifact)!r}),
+                    database_url={f"sqlite:///{tmp_path / 't.db'}"!r})
 create_app(settings)
-load_model(settings).scorer.score(["hello"])
+print(load_model(settings).scorer.score(["hello"])[0].tier)
 print(sorted(m for m in ("torch", "transformers", "pandas") if m in sys.modules))
 """
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    tier, imported = result.stdout.strip().splitlines()[-2:]
+    assert tier in get_taxonomy().tier_names
+    assert imported == "[]"

@@ -3,64 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.serving.conftest import REPO, triage
+
 TEXT = "Please check this listing, the seller keeps asking for gift cards"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def triage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "model.cli", *args], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
-
-
-@pytest.fixture
-def env(tmp_path: Path, tiny_artifact: Path) -> dict[str, str]:
-    return {**os.environ, "TRIAGE_WORK_DIR": str(tmp_path / "var"), "TRIAGE_MODEL_PATH": str(tiny_artifact),
-            "TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'triage.db'}", "TRIAGE_LOG_FORMAT": "json"}
-
-
-@pytest.fixture
-def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "model.cli", "serve", "--port", str(port)], env=env,
-                                   cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"server not ready in 60 s:\n{log_path.read_text()}")
-        yield base, process, log_path
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
 
 
 def test_keys_created_on_the_command_line_score_reports_over_http(

@@ -1,0 +1,1 @@
+"""The review console: server-rendered pages (Jinja2) for escalation specialists, at ``/review``."""

@@ -1,0 +1,113 @@
+"""The review console in a real browser: Debian's headless Chromium driven by Playwright, against a real
+`triage serve` process. A reviewer signs in, claims an item, reveals it, decides it with the keyboard; the
+decision is stored and exported. The item page's screenshot is saved (see SCREENSHOTS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.serving.conftest import REPO, triage
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: Where the test run leaves its screenshots (ignored by git).
+SCREENSHOTS = Path(os.environ.get("TRIAGE_TEST_ARTIFACTS", REPO / "var" / "test-artifacts"))
+THREAT = "I know where you live. Tomorrow night you will regret this, see https://maps.example/your-street"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        if os.environ.get("TRIAGE_REQUIRE_BROWSER") == "1":
+            pytest.fail("TRIAGE_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)")
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+def make_key(env: dict[str, str], role: str) -> str:
+    created = triage("keys", "create", "--name", f"browser-{role}", "--role", role, env=env)
+    assert created.returncode == 0, created.stderr
+    return created.stdout.strip()
+
+
+def test_a_reviewer_signs_in_claims_reveals_and_decides_an_item(
+        browser: Any, env: dict[str, str], server: tuple[str, subprocess.Popen[str], Path], tmp_path: Path) -> None:
+    base, _, _ = server
+    intake, reviewer = make_key(env, "intake"), make_key(env, "reviewer")
+    report = {"report_id": "browser-1", "text": THREAT, "reporter_type": "regulator", "report_count": 4}
+    scored = httpx.post(f"{base}/v1/reports:score", json=report, headers={"Authorization": f"Bearer {intake}"})
+    assert scored.json()["route"]["queue"] == "human_escalation"
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/review")
+    assert page.url.endswith("/review/login"), "no session: the console asks to sign in"
+    page.fill("input[name=key]", reviewer)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/review")
+    assert page.locator("text=human_escalation").count() >= 1
+
+    page.click("button[data-claim=human_escalation]")
+    page.wait_for_url("**/review/items/*")
+    content = page.locator("#content")
+    assert "blurred" in (content.get_attribute("class") or ""), "content stays blurred until revealed"
+    assert page.locator("text=reported by regulator").count() == 1, "the routing reasons are shown"
+    assert page.locator("text=What drove the score").count() == 1
+    page.keyboard.press("v")
+    page.wait_for_function("!document.querySelector('#content').classList.contains('blurred')")
+    assert "maps.example" in content.inner_text(), "the text as sent, link included"
+    assert page.locator(".countdown").first.inner_text().strip() != "", "the SLA countdown runs"
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "review-item.png"), full_page=True)
+
+    page.check("input[name=risk_tier][value=high]")
+    checked = page.locator("input[name=policy_areas]:checked")  # the model's areas come pre-checked
+    while checked.count():
+        checked.first.uncheck()
+    page.check("input[name=policy_areas][value=violence_incitement]")
+    page.keyboard.press("Escape")  # leave the checkbox: shortcuts work outside form fields
+    page.keyboard.press("r")  # shortcut: action = remove
+    assert page.locator("select[name=action]").input_value() == "remove"
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(f"{base}/review")
+    assert page.locator(".flash").inner_text().startswith("Decided item")
+
+    out = tmp_path / "decisions.jsonl"
+    exported = triage("decisions", "export", "--out", str(out), env=env)
+    assert exported.returncode == 0, exported.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["report_id"], r["risk_tier"], r["policy_areas"], r["action"]) for r in rows] == [
+        ("browser-1", "high", ["violence_incitement"], "remove")]
+
+    page.click("text=Sign out")
+    page.wait_for_url("**/review/login")
+    page.close()
+
+
+def test_a_form_without_its_csrf_token_is_refused(
+        browser: Any, env: dict[str, str], server: tuple[str, subprocess.Popen[str], Path]) -> None:
+    base, _, _ = server
+    reviewer = make_key(env, "reviewer")
+    page = browser.new_page()
+    page.goto(f"{base}/review/login")
+    page.fill("input[name=key]", reviewer)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/review")
+    response = page.request.post(f"{base}/review/queues/human_escalation/claim", form={"csrf_token": "forged"})
+    assert response.status == 403
+    page.close()
