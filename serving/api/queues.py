@@ -13,6 +13,7 @@ from serving.db.engine import transaction
 from serving.db.models import QueueItemRow, ReportRow, ReviewDecisionRow, utcnow
 from serving.deps import ReviewerKey, StateDep
 from serving.errors import ApiError
+from serving.qa import AgreementReport, agreement_report
 from serving.schemas import (
     ItemOut,
     QueueOut,
@@ -117,3 +118,10 @@ def decision_out(session: Session, row: ReviewDecisionRow) -> ReviewDecisionOut:
                              reviewer=row.reviewer, risk_tier=row.risk_tier, policy_areas=row.policy_areas,
                              action=row.action, note=row.note, model_version=row.model_version,
                              decided_at=row.decided_at)
+
+
+@router.get("/qa/agreement", response_model=AgreementReport,
+            summary="Agreement between reviewers (blind second reviews) and between reviewers and the model")
+def agreement(state: StateDep, _: ReviewerKey) -> AgreementReport:
+    with state.sessions() as session:
+        return agreement_report(session)
