@@ -31,6 +31,7 @@ from serving.auth import Principal, Role, authenticate
 from serving.db.engine import transaction
 from serving.db.models import ApiKeyRow, QueueItemRow, utcnow
 from serving.deps import AppState, get_state
+from serving.qa import agreement_report
 from serving.schemas import ItemOut
 
 HERE = Path(__file__).parent
@@ -174,6 +175,7 @@ def queues_page(request: Request, state: State, reviewer: Reviewer) -> HTMLRespo
         mine = list(session.scalars(select(QueueItemRow).where(
             QueueItemRow.status == queues.CLAIMED, QueueItemRow.claimed_by == reviewer.key_id,
             QueueItemRow.lease_expires_at >= now)))
+        qa = agreement_report(session)
     listed = [{
         "queue": q.queue, "open": q.open, "claimed": q.claimed, "overdue": q.overdue,
         "oldest_open_age_seconds": (now - q.oldest_open_at).total_seconds() if q.oldest_open_at else None,
@@ -181,7 +183,7 @@ def queues_page(request: Request, state: State, reviewer: Reviewer) -> HTMLRespo
         "sla_status": "breached" if q.overdue else (
             "at_risk" if q.next_due_at is not None and q.next_due_at - now < AT_RISK else "ok"),
     } for q in rows]
-    return page(request, "queues.html", {"queues": listed, "mine": mine})
+    return page(request, "queues.html", {"queues": listed, "mine": mine, "qa": qa})
 
 
 @router.post("/queues/{queue}/claim", name="console-claim")
