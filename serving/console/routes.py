@@ -143,6 +143,7 @@ Csrf = Annotated[str, Form(alias="csrf_token")]
 
 @router.get("/login", name="console-login")
 def login_form(request: Request) -> HTMLResponse:
+    _session(request)  # the console is off without a session secret: say how to turn it on
     return page(request, "login.html", {})
 
 
