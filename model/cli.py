@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from serving.cli import db_app, keys_app, serve_command
+from serving.cli import db_app, decisions_app, keys_app, serve_command
 from training.cli import data_app, export_command, train_command
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app.command("export")(export_command)
 app.command("serve")(serve_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(decisions_app, name="decisions")
 
 
 @app.command("taxonomy")

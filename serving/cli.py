@@ -1,7 +1,10 @@
-"""``triage serve``, ``triage keys ...`` and ``triage db ...``. Heavy imports happen inside commands."""
+"""``triage serve``, ``triage keys ...``, ``triage db ...`` and ``triage decisions ...``. Heavy imports happen
+inside commands."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,6 +18,7 @@ if TYPE_CHECKING:
 keys_app = typer.Typer(help="API keys: create, list, revoke. A key is shown once, when created.",
                        no_args_is_help=True)
 db_app = typer.Typer(help="The service database: migrations.", no_args_is_help=True)
+decisions_app = typer.Typer(help="Reviewer decisions: export them as training data.", no_args_is_help=True)
 
 
 def serve_command(
@@ -101,3 +105,29 @@ def db_upgrade() -> None:
     engine = make_engine(get_settings().resolved_database_url)
     upgrade(engine)
     typer.echo(f"database at migration {current_revision(engine)}")
+
+
+def _parse_since(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--since: {value!r} is not an ISO 8601 date or datetime (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@decisions_app.command("export")
+def decisions_export(
+    out: Annotated[Path | None, typer.Option(
+        help="JSON Lines file to write [default: $TRIAGE_WORK_DIR/decisions/decisions.jsonl].")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Only decisions made at or after this ISO 8601 date or datetime (UTC unless it names a zone).")]
+    = None,
+) -> None:
+    """Write reviewer decisions in the corpus's generic format, for `triage data build --decisions`."""
+    from serving.decisions import export_decisions
+
+    since_at = _parse_since(since) if since is not None else None
+    path = out or get_settings().work_dir / "decisions" / "decisions.jsonl"
+    summary = export_decisions(_sessions(), path, since=since_at)
+    typer.echo(f"wrote {summary.written} decisions to {summary.path} ({summary.skipped_no_language} skipped "
+               f"without a language, {summary.disagreements} reports with disagreeing reviews at confidence 0.5)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,18 @@ if TYPE_CHECKING:
     from training.data.build import BuildResult
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_work_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own TRIAGE_WORK_DIR, so nothing a developer built in ./var (a corpus, decisions,
+    a tracking store) leaks into a test, and no test writes there."""
+    from model.settings import get_settings
+
+    monkeypatch.setenv("TRIAGE_WORK_DIR", str(tmp_path_factory.mktemp("work")))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -33,6 +33,11 @@ def build(
         list[Path] | None, typer.Option(help="Also read this file in the generic CSV/JSONL format (repeatable).")
     ] = None,
     extra_licence: Annotated[str, typer.Option(help="Licence recorded for --extra files.")] = "internal",
+    decisions: Annotated[
+        list[Path] | None,
+        typer.Option(help="Also read this export of `triage decisions export` as the source reviewer_decisions "
+                     "(repeatable) [default: $TRIAGE_WORK_DIR/decisions/decisions.jsonl if it exists]."),
+    ] = None,
     cap_per_class: Annotated[int, typer.Option(help="Most rows per source x language x class outside test.")] = 4000,
     card_dir: Annotated[
         Path | None, typer.Option(help="Where to write the data card [default: $TRIAGE_DATA_CARDS_DIR].")
@@ -44,6 +49,11 @@ def build(
     from training.data.errors import CorpusError
 
     settings = get_settings()
+    decision_files = list(decisions or ())
+    default_decisions = settings.work_dir / "decisions" / "decisions.jsonl"
+    if not decision_files and default_decisions.is_file():
+        decision_files = [default_decisions]
+        typer.echo(f"including reviewer decisions from {default_decisions} (pass --decisions to choose others)")
     try:
         config = BuildConfig(
             datasets_dir=datasets_dir or settings.datasets_dir,
@@ -52,7 +62,8 @@ def build(
             sources=tuple(source or ()),
             exclude_licences=tuple(exclude_licence or ()),
             allow_missing=allow_missing,
-            extra=tuple(ExtraFile(path, extra_licence) for path in extra or ()),
+            extra=(*(ExtraFile(path, extra_licence) for path in extra or ()),
+                   *(ExtraFile(path, "internal", _decisions_source(path, decision_files)) for path in decision_files)),
             cap_per_class=cap_per_class,
         )
     except ValueError as exc:
@@ -70,6 +81,11 @@ def build(
     card_path.write_text(render_data_card(result.manifest), encoding="utf-8")
     typer.echo(stats_report(result.manifest))
     typer.echo(f"wrote {result.corpus_path}, {result.manifest_path} and {card_path}")
+
+
+def _decisions_source(path: Path, files: list[Path]) -> str:
+    """``reviewer_decisions``; with several decision files, ``reviewer_decisions:<file stem>`` each."""
+    return "reviewer_decisions" if len(files) == 1 else f"reviewer_decisions:{path.stem}"
 
 
 @data_app.command("stats")

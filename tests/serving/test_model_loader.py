@@ -46,11 +46,7 @@ def registry(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> S
 
     root = tmp_path_factory.mktemp("registry")
     settings = Settings(work_dir=root / "var", mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
-    # A SQLite store created without an artifact root keeps its artifacts in ./mlruns: make that the
-    # temporary folder, not the checkout.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        experiment = tracking.configure(settings)
+    experiment = tracking.configure(settings)  # a local store keeps its artifacts in the work folder
     versions = []
     for _ in range(2):
         with mlflow.start_run(experiment_id=experiment):
@@ -59,7 +55,7 @@ def registry(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> S
     client = MlflowClient()
     client.set_registered_model_alias(REGISTERED_MODEL, "champion", versions[0])
     client.set_registered_model_alias(REGISTERED_MODEL, "challenger", versions[1])
-    assert client.get_model_version_download_uri(REGISTERED_MODEL, "1").startswith(str(root.resolve()))
+    assert client.get_model_version_download_uri(REGISTERED_MODEL, "1").startswith(root.resolve().as_uri())
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None: back to the default
     return settings
 

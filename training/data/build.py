@@ -61,10 +61,12 @@ class ExtraFile:
 
     path: Path
     licence: str = "internal"
+    #: The source name [default: ``custom:<file stem>``].
+    name: str | None = None
 
     @property
     def source(self) -> str:
-        return f"custom:{self.path.stem}"
+        return self.name or f"custom:{self.path.stem}"
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,8 @@ class BuildConfig:
         if self.cap_per_class < 1:
             raise ValueError(f"cap_per_class must be at least 1, got {self.cap_per_class}")
         for extra in self.extra:
-            if extra.source in {f"custom:{e.path.stem}" for e in self.extra if e is not extra}:
-                raise ValueError(f"two extra files share the name {extra.path.stem!r}")
+            if extra.source in {e.source for e in self.extra if e is not extra}:
+                raise ValueError(f"two extra files share the name {extra.source.removeprefix('custom:')!r}")
 
     def selected_sources(self) -> list[Source]:
         return [SOURCES[name] for name in (self.sources or tuple(SOURCES))]
