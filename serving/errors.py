@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serving.queues import QueueError
 from serving.schemas import ErrorBody, FieldError
 from serving.service import ReportConflict
 
@@ -78,6 +79,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.fields, exc.headers)
+
+    @app.exception_handler(QueueError)
+    async def _queue(_: Request, exc: QueueError) -> JSONResponse:
+        return error_response(exc.status, _HTTP_CODES.get(exc.status, "error"), exc.message)
 
     @app.exception_handler(ReportConflict)
     async def _conflict(_: Request, exc: ReportConflict) -> JSONResponse:

@@ -12,7 +12,6 @@ from serving import queues
 from serving.db.engine import transaction
 from serving.db.models import QueueItemRow, ReportRow, ReviewDecisionRow, utcnow
 from serving.deps import ReviewerKey, StateDep
-from serving.errors import ApiError
 from serving.qa import AgreementReport, agreement_report
 from serving.schemas import (
     ItemOut,
@@ -43,10 +42,6 @@ def item_out(session: Session, item: QueueItemRow) -> ItemOut:
     )
 
 
-def _queue_error(exc: queues.QueueError) -> ApiError:
-    return ApiError(exc.status, exc.message)
-
-
 @router.get("/queues", response_model=QueuesOut, summary="Queues with counts, oldest age and SLA status")
 def list_queues(state: StateDep, _: ReviewerKey) -> QueuesOut:
     now = utcnow()
@@ -75,40 +70,28 @@ def claim(queue: str, state: StateDep, reviewer: ReviewerKey) -> ItemOut | Respo
 
 @router.get("/items/{item_id}", response_model=ItemOut, summary="One queue item with its report and scores")
 def get_item(item_id: int, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
-    try:
-        with transaction(state.sessions) as session:
-            return item_out(session, queues.view_item(session, item_id, reviewer))
-    except queues.QueueError as exc:
-        raise _queue_error(exc) from exc
+    with transaction(state.sessions) as session:
+        return item_out(session, queues.view_item(session, item_id, reviewer))
 
 
 @router.post("/items/{item_id}:release", response_model=ItemOut, summary="Give a claimed item back to its queue")
 def release(item_id: int, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
-    try:
-        with transaction(state.sessions) as session:
-            return item_out(session, queues.release(session, item_id, reviewer))
-    except queues.QueueError as exc:
-        raise _queue_error(exc) from exc
+    with transaction(state.sessions) as session:
+        return item_out(session, queues.release(session, item_id, reviewer))
 
 
 @router.post("/items/{item_id}:reassign", response_model=ItemOut, summary="Hand an item to another reviewer")
 def reassign(item_id: int, body: ReassignRequest, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
-    try:
-        with transaction(state.sessions) as session:
-            return item_out(session, queues.reassign(session, item_id, body.to, reviewer, state.policy))
-    except queues.QueueError as exc:
-        raise _queue_error(exc) from exc
+    with transaction(state.sessions) as session:
+        return item_out(session, queues.reassign(session, item_id, body.to, reviewer, state.policy))
 
 
 @router.post("/items/{item_id}:decide", response_model=ReviewDecisionOut,
              summary="Decide a claimed item: final tier, policy areas, action, note")
 def decide(item_id: int, body: ReviewDecision, state: StateDep, reviewer: ReviewerKey) -> ReviewDecisionOut:
-    try:
-        with transaction(state.sessions) as session:
-            row = queues.decide(session, item_id, reviewer, body, state.policy)
-            return decision_out(session, row)
-    except queues.QueueError as exc:
-        raise _queue_error(exc) from exc
+    with transaction(state.sessions) as session:
+        row = queues.decide(session, item_id, reviewer, body, state.policy)
+        return decision_out(session, row)
 
 
 def decision_out(session: Session, row: ReviewDecisionRow) -> ReviewDecisionOut:

@@ -103,6 +103,19 @@ def start_client(settings: Settings, model: LoadedModel) -> tuple[TestClient, Ke
 
 
 @pytest.fixture
+def api_on_each_database(database_url: str, tmp_path: Path, tiny_artifact: Path,
+                         tiny_model: LoadedModel) -> Iterator[tuple[TestClient, Keys]]:
+    """A running app with one key of each role, on SQLite and (when available) on PostgreSQL."""
+    settings = Settings(work_dir=tmp_path / "var", model_path=tiny_artifact, database_url=database_url,
+                        log_format="text")
+    client, keys = start_client(settings, tiny_model)
+    try:
+        yield client, keys
+    finally:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
 def api(settings: Settings, tiny_model: LoadedModel) -> Iterator[tuple[TestClient, Keys]]:
     """A running app (SQLite) with one key of each role."""
     client, keys = start_client(settings, tiny_model)

@@ -8,26 +8,24 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from model.schema import Report, ReporterType
-from model.settings import Settings
 from serving import audit
 from serving.auth import Principal, Role, authenticate, create_key, revoke_key
 from serving.db.engine import current_revision, head_revision, make_engine, make_sessionmaker, transaction, upgrade
 from serving.db.models import ApiKeyRow, AuditRow, Base, QueueItemRow, ReportRow, RouteRow, ScoreRow
 from serving.deps import AppState
-from serving.model_loader import LoadedModel
 from serving.service import ReportConflict, ScoringService
-from tests.serving.conftest import start_client
+from tests.serving.conftest import Keys
 
 THREADS = 8
 
@@ -50,15 +48,10 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 @pytest.fixture
-def state(database_url: str, tmp_path: Path, tiny_artifact: Path, tiny_model: LoadedModel) -> Iterator[AppState]:
+def state(api_on_each_database: tuple[TestClient, Keys]) -> AppState:
     """A running app (with the tiny model) on this test's database."""
-    settings = Settings(work_dir=tmp_path / "var", model_path=tiny_artifact, database_url=database_url,
-                        log_format="text")
-    client, _ = start_client(settings, tiny_model)
-    try:
-        yield client.app.state.triage  # type: ignore[attr-defined]
-    finally:
-        client.__exit__(None, None, None)
+    client, _ = api_on_each_database
+    return client.app.state.triage  # type: ignore[attr-defined,no-any-return]
 
 
 def service_of(state: AppState) -> ScoringService:

@@ -79,18 +79,6 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def api_on(database_url: str, tmp_path: Path, tiny_artifact: Path, tiny_model: LoadedModel) -> Iterator[API]:
-    """A running app on SQLite and on PostgreSQL."""
-    settings = Settings(work_dir=tmp_path / "var", model_path=tiny_artifact, database_url=database_url,
-                        log_format="text")
-    client, keys = start_client(settings, tiny_model)
-    try:
-        yield client, keys
-    finally:
-        client.__exit__(None, None, None)
-
-
-@pytest.fixture
 def blind_second_reviews(settings: Settings, tiny_model: LoadedModel) -> Iterator[API]:
     """A running app whose policy sends every escalated decision to a blind second review."""
     client, keys = open_client(settings, tiny_model, second_review_rate=1.0)
@@ -110,8 +98,9 @@ def fresh_settings() -> Iterator[None]:
 
 # --- the export ------------------------------------------------------------------------------------
 
-def test_each_decision_becomes_a_generic_corpus_row_with_its_provenance(api_on: API, tmp_path: Path) -> None:
-    client, keys = api_on
+def test_each_decision_becomes_a_generic_corpus_row_with_its_provenance(api_on_each_database: API,
+                                                                      tmp_path: Path) -> None:
+    client, keys = api_on_each_database
     send_press_reports(client, keys, ["an article quotes this threat against the mayor",
                                       "a journalist asks about this harmless holiday photo"])
     first = claim_and_decide(client, keys.reviewer, REMOVE)

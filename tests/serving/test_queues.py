@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,20 +174,9 @@ def test_second_reviews_are_drawn_at_the_configured_rate() -> None:
 
 # --- concurrency, on SQLite and PostgreSQL --------------------------------------------------------
 
-@pytest.fixture
-def busy_state(database_url: str, tmp_path: Path, tiny_artifact: Path,
-               tiny_model: LoadedModel) -> Iterator[tuple[AppState, TestClient, Keys]]:
-    settings = Settings(work_dir=tmp_path / "var", model_path=tiny_artifact, database_url=database_url,
-                        log_format="text")
-    client, keys = start_client(settings, tiny_model)
-    try:
-        yield client.app.state.triage, client, keys  # type: ignore[attr-defined]
-    finally:
-        client.__exit__(None, None, None)
-
-
-def test_many_parallel_claims_never_claim_an_item_twice(busy_state: tuple[AppState, TestClient, Keys]) -> None:
-    state, client, keys = busy_state
+def test_many_parallel_claims_never_claim_an_item_twice(api_on_each_database: API) -> None:
+    client, keys = api_on_each_database
+    state: AppState = client.app.state.triage  # type: ignore[attr-defined]
     press_reports(client, keys, 30)
     with transaction(state.sessions) as session:
         reviewers = [create_key(session, f"r{i}", Role.REVIEWER) for i in range(8)]
