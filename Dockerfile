@@ -2,6 +2,7 @@
 # Build: docker build -t triage .
 # Serve: docker run --rm -p 8000:8000 -v /path/to/artifact:/model:ro -e TRIAGE_MODEL_PATH=/model triage
 #        (or TRIAGE_MLFLOW_TRACKING_URI=http://mlflow:5000 to load the registry's champion instead)
+#        the review console at /review needs -e TRIAGE_SESSION_SECRET=<32+ random characters> (no default)
 # Keys:  docker run --rm -v triage-data:/var/lib/triage triage keys create --name intake-web --role intake
 FROM python:3.11-slim AS build
 WORKDIR /src
