@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model.settings import Settings
-from serving.api import health, queues, reports
+from serving.api import health, queues, reports, trends
 from serving.console import routes as console
 from serving.db.engine import current_revision, head_revision, make_engine, make_sessionmaker, upgrade
 from serving.deps import AppState
@@ -61,6 +61,7 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
     app.include_router(health.router)
     app.include_router(reports.router)
     app.include_router(queues.router)
+    app.include_router(trends.router)
     console.install(app, settings)
     app.add_middleware(RequestMiddleware, metrics=state.metrics, max_body=settings.max_request_bytes)
     return app

@@ -151,3 +151,21 @@ class ReviewDecisionOut(BaseModel):
     note: str | None
     model_version: str
     decided_at: datetime
+
+
+class SeriesOut(BaseModel):
+    area: str
+    language: str
+    counts: list[int] = Field(description="Reports per window, oldest first; the last is the latest window.")
+    latest: int
+    baseline: float = Field(description="Mean reports per window before the latest (at least 0.5).")
+    p_value: float = Field(description="P(at least `latest` reports | the baseline rate): one-sided Poisson.")
+    alert: bool
+
+
+class TrendsOut(BaseModel):
+    end: datetime
+    window_minutes: int
+    windows: int
+    alerts: int
+    series: list[SeriesOut]

@@ -27,6 +27,7 @@ from model.settings import Settings
 from model.taxonomy import get_taxonomy
 from serving import audit, queues
 from serving.api.queues import AT_RISK, item_out
+from serving.api.trends import trends_out
 from serving.auth import Principal, Role, authenticate
 from serving.db.engine import transaction
 from serving.db.models import ApiKeyRow, QueueItemRow, utcnow
@@ -288,3 +289,10 @@ def decide(
     if next_item:
         return claim(request, queue, state, reviewer, token)
     return redirect(request, "console-queues")
+
+
+@router.get("/trends", name="console-trends")
+def trends_page(request: Request, state: State, _: Reviewer, window_minutes: int = 60,
+                windows: int = 24) -> HTMLResponse:
+    window_minutes, windows = min(max(window_minutes, 5), 7 * 24 * 60), min(max(windows, 2), 336)
+    return page(request, "trends.html", {"trends": trends_out(state, window_minutes, windows)})

@@ -122,3 +122,10 @@ def test_the_console_is_off_without_a_session_secret(api: tuple[TestClient, Keys
     client, _ = api
     response = client.get("/review/login")
     assert response.status_code == 503 and "TRIAGE_SESSION_SECRET" in response.text
+
+
+def test_the_trends_page_lists_series(console: Console) -> None:
+    client, keys = console
+    sign_in(client, keys.reviewer)
+    page = client.get("/review/trends?window_minutes=60&windows=24")
+    assert page.status_code == 200 and "24 windows of 60 min" in page.text
