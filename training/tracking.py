@@ -31,12 +31,13 @@ def tracking_uri(settings: Settings) -> str:
     return settings.resolved_mlflow_tracking_uri
 
 
-def configure(settings: Settings) -> str:
-    """Point MLflow at the configured store and make sure the experiment exists; returns its id."""
+def configure(settings: Settings, experiment_name: str = EXPERIMENT) -> str:
+    """Point MLflow at the configured store and make sure the experiment exists (``triage-classifier``
+    unless named); returns its id."""
     for noisy in ("alembic", "mlflow.store.db.utils"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     mlflow.set_tracking_uri(tracking_uri(settings))
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    experiment = mlflow.get_experiment_by_name(experiment_name)
     if experiment is not None:
         return str(experiment.experiment_id)
     location = None
@@ -44,7 +45,7 @@ def configure(settings: Settings) -> str:
         # A local store keeps its artifacts beside it in the work folder; left to MLflow they would land in
         # ./mlruns of whatever folder the command ran in.
         location = (settings.work_dir / "mlartifacts").resolve().as_uri()
-    return str(mlflow.create_experiment(EXPERIMENT, artifact_location=location))
+    return str(mlflow.create_experiment(experiment_name, artifact_location=location))
 
 
 def flatten(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

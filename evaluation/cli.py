@@ -1,0 +1,202 @@
+"""``triage evaluate``: score a corpus split (or a reviewer-decisions export) with a model and write the
+evaluation report; log it to MLflow as an evaluation run. Heavy imports happen inside the command."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from model.cli_support import fail
+from model.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from evaluation.harness import EvaluationResult
+    from serving.model_loader import LoadedModel
+
+EVALUATION_EXPERIMENT = "triage-evaluation"
+SPLITS = ("train", "validation", "calibration", "test")
+CORPUS_COLUMNS = ["text", "language", "source", "split", "risk_tier", "policy_areas", "unknown_areas"]
+CALIBRATION_SPLIT = "calibration"
+
+
+def _sample(rows: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[str, Any]]:
+    if n is None or n >= len(rows):
+        return rows
+    return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), n))]
+
+
+def read_corpus_split(corpus: Path, split: str) -> list[dict[str, Any]]:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(corpus).names)
+    missing = [c for c in CORPUS_COLUMNS if c not in names and c not in ("source", "unknown_areas")]
+    if missing:
+        raise ValueError(f"{corpus}: missing column(s) {', '.join(missing)}")
+    table = pq.read_table(corpus, columns=[c for c in CORPUS_COLUMNS if c in names])
+    rows: list[dict[str, Any]] = table.filter(pc.equal(table["split"], split)).to_pylist()
+    return rows
+
+
+def read_decisions(path: Path) -> list[dict[str, Any]]:
+    """Rows of a decisions export (the corpus's generic JSON Lines format)."""
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"line {number}: not JSON ({exc.msg})") from exc
+            if not isinstance(record, dict):
+                raise ValueError(f"line {number}: not a JSON object")
+            missing = [k for k in ("text", "language", "risk_tier", "policy_areas") if k not in record]
+            if missing:
+                raise ValueError(f"line {number}: missing {', '.join(missing)}")
+            record.setdefault("source", "reviewer_decision")
+            record.setdefault("unknown_areas", [])
+            rows.append(record)
+    return rows
+
+
+def _load(artifact: Path | None, alias: str | None, settings: Settings) -> tuple[LoadedModel, str | None]:
+    from serving.model_loader import ModelLoadError, load_model
+
+    if artifact is not None:
+        if not (artifact / "artifact.json").is_file():
+            fail(f"--artifact {artifact}: not a model artifact (no artifact.json)")
+        try:
+            return load_model(settings.model_copy(update={"model_path": artifact})), None
+        except ModelLoadError as exc:
+            fail(f"--artifact {artifact}: {exc}")
+    chosen = alias or settings.model_alias
+    try:
+        return load_model(settings.model_copy(update={"model_path": None, "model_alias": chosen,
+                                                      "model_fallback_alias": None})), chosen
+    except ModelLoadError as exc:
+        fail(f"--alias {chosen}: {exc}")
+    except Exception as exc:  # the registry itself failing (bad URI, unreachable server)
+        fail(f"--alias {chosen}: cannot read the MLflow registry: {type(exc).__name__}: {exc}")
+
+
+def _log_to_mlflow(result: EvaluationResult, out: Path, settings: Settings, *, loaded: LoadedModel,
+                   alias: str | None, split: str, run_name: str) -> str:
+    import mlflow
+
+    from evaluation.harness import metrics_for_tracking
+    from training import tracking
+
+    experiment_id = tracking.configure(settings, EVALUATION_EXPERIMENT)
+    tags = {"model_name": loaded.name, "model_version": loaded.version, "split": split,
+            "model_source": loaded.source, "model_alias": alias or ""}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        mlflow.log_params({"rows": result.n, "alpha": result.conformal.alpha if result.conformal else None,
+                           "split": split})
+        if alias is not None:
+            mlflow.log_param("model_version", loaded.version)
+        mlflow.log_metrics(tracking.flatten(metrics_for_tracking(result)))
+        mlflow.log_artifacts(str(out), artifact_path="report")
+        return str(run.info.run_id)
+
+
+def evaluate_command(
+    artifact: Annotated[Path | None, typer.Option(help="Artifact folder to evaluate.")] = None,
+    alias: Annotated[str | None, typer.Option(
+        help="Registry alias of triage-classifier to evaluate [default: champion, or TRIAGE_MODEL_PATH].")] = None,
+    split: Annotated[str, typer.Option(help="Corpus split to evaluate on.")] = "test",
+    sample: Annotated[int | None, typer.Option(min=1, help="Evaluate a random sample of this many rows.")] = None,
+    calibration_sample: Annotated[int | None, typer.Option(
+        min=1, help="Fit the conformal threshold on a sample of this many calibration rows [default: all].")] = None,
+    decisions: Annotated[Path | None, typer.Option(
+        help="Evaluate on a decisions export (generic JSON Lines rows) instead of a corpus split.")] = None,
+    corpus: Annotated[Path | None, typer.Option(
+        help="The corpus [default: $TRIAGE_WORK_DIR/corpus/corpus.parquet].")] = None,
+    alpha: Annotated[float, typer.Option(help="Target miss rate of the conformal high-risk threshold.")] = 0.02,
+    out: Annotated[Path | None, typer.Option(
+        help="Report folder [default: $TRIAGE_WORK_DIR/evaluations/<model>-<version>-<split>-<time>].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
+    mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log an evaluation run to MLflow.")]
+    = True,
+) -> None:
+    """Evaluate a model: metrics, slices, calibration, the conformal high-risk threshold, an HTML report."""
+    settings = get_settings()
+    if artifact is not None and alias is not None:
+        fail("--artifact and --alias: give one of them")
+    if split not in SPLITS:
+        fail(f"--split {split!r}: not one of {', '.join(SPLITS)}")
+    if not 0.0 < alpha < 1.0:
+        fail(f"--alpha {alpha}: must be strictly between 0 and 1")
+    corpus_path = corpus or settings.corpus_dir / "corpus.parquet"
+    if decisions is not None and not decisions.is_file():
+        fail(f"--decisions {decisions}: not found")
+    if decisions is None and not corpus_path.is_file():
+        fail(f"--corpus {corpus_path}: not found; build it with `triage data build`")
+    if artifact is None and alias is None and settings.model_path is not None:
+        artifact = settings.model_path
+
+    if decisions is not None:
+        try:
+            rows = read_decisions(decisions)
+        except (OSError, ValueError) as exc:
+            fail(f"--decisions {decisions}: {exc}")
+        source = f"decisions {decisions.name}"
+        split_name = "decisions"
+    else:
+        try:
+            rows = read_corpus_split(corpus_path, split)
+        except (OSError, ValueError) as exc:
+            fail(f"--corpus {corpus_path}: {exc}")
+        source = f"split {split}"
+        split_name = split
+    if not rows:
+        fail(f"--decisions {decisions}: no rows" if decisions is not None
+             else f"--split {split}: no rows in {corpus_path}")
+    rows = _sample(rows, sample, seed)
+
+    calibration: list[dict[str, Any]] = []
+    if corpus_path.is_file() and split_name != CALIBRATION_SPLIT:
+        try:
+            calibration = _sample(read_corpus_split(corpus_path, CALIBRATION_SPLIT), calibration_sample, seed)
+        except (OSError, ValueError) as exc:
+            fail(f"--corpus {corpus_path}: {exc}")
+
+    loaded, used_alias = _load(artifact, alias, settings)
+    from evaluation.harness import evaluate
+    from evaluation.report import write_report
+
+    typer.echo(f"evaluating {loaded.name} {loaded.version} ({loaded.source}) on {len(rows):,} rows of {source}"
+               + (f", conformal fit on {len(calibration):,} calibration rows" if calibration else ""))
+    try:
+        result = evaluate(loaded.scorer, rows, alpha=alpha, calibration_rows=calibration or None)
+    except ValueError as exc:
+        fail(f"--decisions {decisions}: {exc}" if decisions is not None else f"--corpus {corpus_path}: {exc}")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{loaded.name}-{loaded.version}-{split_name}-{stamp}")
+    folder = out or settings.work_dir / "evaluations" / name
+    context = [("model", f"{loaded.name} {loaded.version}"), ("source", loaded.source),
+               ("evaluated on", f"{len(rows):,} rows of {source}" + (f" (sample, seed {seed})" if sample else "")),
+               ("created", stamp)]
+    index = write_report(result, folder, title=f"Evaluation of {loaded.name} {loaded.version} on {split_name}",
+                         context=context)
+
+    for key, value in result.headline().items():
+        typer.echo(f"  {key:<22} {value:.4f}" if key != "rows" else f"  {key:<22} {int(value):,}")
+    if result.conformal is not None:
+        c = result.conformal
+        typer.echo(f"conformal (alpha {c.alpha:g}): pooled threshold {c.pooled.threshold:.4f} misses "
+                   f"{c.pooled.miss_rate:.2%} of {c.n_high:,} high-risk rows, workload {c.pooled.workload:.1%}; "
+                   f"per language misses {c.mondrian_outcome.miss_rate:.2%}, workload "
+                   f"{c.mondrian_outcome.workload:.1%}; deployed threshold {c.deployed.threshold:.4f} misses "
+                   f"{c.deployed.miss_rate:.2%}, workload {c.deployed.workload:.1%}")
+    typer.echo(f"report: {index}")
+    if mlflow_log:
+        run_id = _log_to_mlflow(result, folder, settings, loaded=loaded, alias=used_alias, split=split_name,
+                                run_name=name)
+        typer.echo(f"MLflow run {run_id} in experiment {EVALUATION_EXPERIMENT}")
