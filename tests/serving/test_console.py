@@ -73,6 +73,9 @@ def test_a_reviewer_works_an_item_and_every_step_is_audited(console: Console) ->
         "csrf_token": csrf, "risk_tier": "medium", "policy_areas": ["harassment"], "action": "restrict",
         "note": "borderline"})
     assert decided.status_code == 200 and "Decided item" in decided.text
+    overview = client.get("/review").text
+    assert "<title>Queues · Triage</title>" in overview
+    assert overview.count("Quality: agreement") == 1, "the agreement table appears once, after a decision"
     with client.app.state.triage.sessions() as session:  # type: ignore[attr-defined]
         actions = list(session.scalars(select(AuditRow.action).where(AuditRow.actor == keys.reviewer_id)))
         assert actions == ["console.signed_in", "item.claimed", "item.viewed", "item.content_revealed",
