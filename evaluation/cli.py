@@ -3,7 +3,6 @@ evaluation report; log it to MLflow as an evaluation run. Heavy imports happen i
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ import typer
 
 from model.cli_support import fail
 from model.settings import Settings, get_settings
+from training.data.errors import CorpusError
 
 if TYPE_CHECKING:
     from evaluation.harness import EvaluationResult
@@ -45,24 +45,17 @@ def read_corpus_split(corpus: Path, split: str) -> list[dict[str, Any]]:
 
 
 def read_decisions(path: Path) -> list[dict[str, Any]]:
-    """Rows of a decisions export (the corpus's generic JSON Lines format)."""
+    """Rows of a decisions export (the corpus's generic JSON Lines format). Errors name the line."""
+    from training.data.readers import iter_jsonl
+
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"line {number}: not JSON ({exc.msg})") from exc
-            if not isinstance(record, dict):
-                raise ValueError(f"line {number}: not a JSON object")
-            missing = [k for k in ("text", "language", "risk_tier", "policy_areas") if k not in record]
-            if missing:
-                raise ValueError(f"line {number}: missing {', '.join(missing)}")
-            record.setdefault("source", "reviewer_decision")
-            record.setdefault("unknown_areas", [])
-            rows.append(record)
+    for number, record in iter_jsonl(path):
+        missing = [k for k in ("text", "language", "risk_tier", "policy_areas") if k not in record]
+        if missing:
+            raise ValueError(f"line {number}: missing {', '.join(missing)}")
+        record.setdefault("source", "reviewer_decision")
+        record.setdefault("unknown_areas", [])
+        rows.append(record)
     return rows
 
 
@@ -144,7 +137,7 @@ def evaluate_command(
     if decisions is not None:
         try:
             rows = read_decisions(decisions)
-        except (OSError, ValueError) as exc:
+        except (CorpusError, ValueError) as exc:
             fail(f"--decisions {decisions}: {exc}")
         source = f"decisions {decisions.name}"
         split_name = "decisions"

@@ -13,7 +13,6 @@ overall, so a weakness (say, negation in Arabic) shows up as a cell rather than 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -92,19 +91,16 @@ class Case(BaseModel):
 def load_cases(path: Path = CASES_PATH) -> list[Case]:
     """The cases of a JSON-lines file, validated; blank lines are skipped. Raises ``CaseError`` naming the
     file and line of the first bad row (invalid JSON, a field that fails validation, a repeated id)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise CaseError(f"{path}: cannot read cases: {exc.strerror}") from exc
+    from training.data.errors import CorpusError
+    from training.data.readers import iter_jsonl
+
     cases: list[Case] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CaseError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
+    try:
+        records = list(iter_jsonl(path))
+    except CorpusError as exc:  # unreadable file, bad encoding or invalid JSON: names the file and line
+        raise CaseError(str(exc)) from exc
+    for number, raw in records:
         try:
             case = Case.model_validate(raw)
         except ValidationError as exc:
