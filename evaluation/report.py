@@ -58,6 +58,13 @@ def write_plots(result: EvaluationResult, out: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     written = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+        written.append(name)
+
     fig, ax = plt.subplots(figsize=(5, 5))
     filled = [b for b in result.reliability if b.n]
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
@@ -68,10 +75,7 @@ def write_plots(result: EvaluationResult, out: Path) -> list[str]:
     ax.set(xlabel="top-tier confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
            title=f"Reliability (tier ECE {result.tier_ece:.3f})")
     ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(out / RELIABILITY_PNG, dpi=100)
-    plt.close(fig)
-    written.append(RELIABILITY_PNG)
+    save(fig, RELIABILITY_PNG)
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([p.recall for p in result.pr_curve], [p.precision for p in result.pr_curve], marker=".")
@@ -80,10 +84,7 @@ def write_plots(result: EvaluationResult, out: Path) -> list[str]:
     ax.set(xlabel="recall (high risk)", ylabel="precision (high risk)", xlim=(0, 1.02), ylim=(0, 1.02),
            title="Precision-recall of P(high)")
     ax.legend(loc="lower left")
-    fig.tight_layout()
-    fig.savefig(out / PR_CURVE_PNG, dpi=100)
-    plt.close(fig)
-    written.append(PR_CURVE_PNG)
+    save(fig, PR_CURVE_PNG)
 
     fig, ax = plt.subplots(figsize=(5, 4.5))
     matrix = result.confusion
@@ -96,10 +97,7 @@ def write_plots(result: EvaluationResult, out: Path) -> list[str]:
         for j, value in enumerate(row):
             ax.text(j, i, str(value), ha="center", va="center", color="white" if value > top / 2 else "black")
     ax.set(xlabel="decided tier", ylabel="true tier", title="Confusion matrix of tiers")
-    fig.tight_layout()
-    fig.savefig(out / CONFUSION_PNG, dpi=100)
-    plt.close(fig)
-    written.append(CONFUSION_PNG)
+    save(fig, CONFUSION_PNG)
     return written
 
 
