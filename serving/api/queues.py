@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
@@ -44,17 +44,20 @@ def item_out(session: Session, item: QueueItemRow) -> ItemOut:
 
 @router.get("/queues", response_model=QueuesOut, summary="Queues with counts, oldest age and SLA status")
 def list_queues(state: StateDep, _: ReviewerKey) -> QueuesOut:
-    now = utcnow()
     with state.sessions() as session:
-        rows = queues.summaries(session, now)
+        return QueuesOut(queues=queue_overview(session, utcnow()))
+
+
+def queue_overview(session: Session, now: datetime) -> list[QueueOut]:
+    """Every queue with work, with its SLA status: the API's answer and the console's table."""
     out = []
-    for q in rows:
+    for q in queues.summaries(session, now):
         status = "breached" if q.overdue else (
             "at_risk" if q.next_due_at is not None and q.next_due_at - now < AT_RISK else "ok")
         age = (now - q.oldest_open_at).total_seconds() if q.oldest_open_at else None
         out.append(QueueOut(queue=q.queue, open=q.open, claimed=q.claimed, overdue=q.overdue,
                             oldest_open_age_seconds=age, next_due_at=q.next_due_at, sla_status=status))
-    return QueuesOut(queues=out)
+    return out
 
 
 @router.post("/queues/{queue}:claim", response_model=ItemOut, status_code=200,

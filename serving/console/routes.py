@@ -26,7 +26,7 @@ from model.schema import ReviewAction, ReviewDecision
 from model.settings import Settings
 from model.taxonomy import get_taxonomy
 from serving import audit, queues
-from serving.api.queues import AT_RISK, item_out
+from serving.api.queues import item_out, queue_overview
 from serving.api.trends import trends_out
 from serving.auth import Principal, Role, authenticate
 from serving.db.engine import transaction
@@ -173,18 +173,11 @@ def logout(request: Request, token: Csrf) -> Response:
 def queues_page(request: Request, state: State, reviewer: Reviewer) -> HTMLResponse:
     now = utcnow()
     with state.sessions() as session:
-        rows = queues.summaries(session, now)
+        listed = queue_overview(session, now)
         mine = list(session.scalars(select(QueueItemRow).where(
             QueueItemRow.status == queues.CLAIMED, QueueItemRow.claimed_by == reviewer.key_id,
             QueueItemRow.lease_expires_at >= now)))
         qa = agreement_report(session)
-    listed = [{
-        "queue": q.queue, "open": q.open, "claimed": q.claimed, "overdue": q.overdue,
-        "oldest_open_age_seconds": (now - q.oldest_open_at).total_seconds() if q.oldest_open_at else None,
-        "next_due_at": q.next_due_at,
-        "sla_status": "breached" if q.overdue else (
-            "at_risk" if q.next_due_at is not None and q.next_due_at - now < AT_RISK else "ok"),
-    } for q in rows]
     return page(request, "queues.html", {"queues": listed, "mine": mine, "qa": qa})
 
 
