@@ -17,6 +17,7 @@ optionally ``unknown_areas`` and ``source``. Numpy and the metric functions only
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Protocol
 
@@ -288,19 +289,49 @@ def conformal_report(p_high_cal: Floats, is_high_cal: Bools, languages_cal: Sequ
 
 # --- the harness ------------------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class CalibrationScores:
+    """P(high) of the calibration rows, whether each is truly high risk, and its language: what the
+    conformal thresholds are fitted on."""
+
+    p_high: Floats
+    is_high: Bools
+    languages: list[str]
+
+
+def score_rows(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], batch_size: int = 32) -> tuple[Floats, Floats]:
+    """Calibrated tier and area probabilities of ``rows`` (float64, in the artifact's label order)."""
+    tier_probs, area_probs = scorer.probabilities([str(r["text"]) for r in rows], batch_size)
+    return np.asarray(tier_probs, dtype=np.float64), np.asarray(area_probs, dtype=np.float64)
+
+
+def score_calibration(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], batch_size: int = 32) -> CalibrationScores:
+    labels = Labels(rows, scorer.meta)
+    tier_probs, _ = score_rows(scorer, rows, batch_size)
+    high = scorer.meta.tier_labels.index("high")
+    return CalibrationScores(tier_probs[:, high], labels.tier == high, labels.languages)
+
+
 def evaluate(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], *, alpha: float = 0.02,
              calibration_rows: Sequence[Mapping[str, Any]] | None = None,
              batch_size: int = 32) -> EvaluationResult:
     """Score ``rows`` with ``scorer`` and measure them (see the module's description)."""
     if not rows:
         raise ValueError("no rows to evaluate")
-    meta = scorer.meta
+    tier_probs, area_probs = score_rows(scorer, rows, batch_size)
+    calibration = score_calibration(scorer, calibration_rows, batch_size) if calibration_rows else None
+    return measure(scorer.meta, rows, tier_probs, area_probs, alpha=alpha, calibration=calibration)
+
+
+def measure(meta: ArtifactMeta, rows: Sequence[Mapping[str, Any]], tier_probs: Floats, area_probs: Floats, *,
+            alpha: float = 0.02, calibration: CalibrationScores | None = None) -> EvaluationResult:
+    """Every metric of the report from already scored rows (``score_rows``), so that two models scored on
+    the same rows can be compared row by row (see ``evaluation.promotion``)."""
+    if not rows:
+        raise ValueError("no rows to evaluate")
     tiers, areas = meta.tier_labels, meta.area_labels
     high = tiers.index("high")
     labels = Labels(rows, meta)
-    tier_probs, area_probs = scorer.probabilities(labels.texts, batch_size)
-    tier_probs = np.asarray(tier_probs, dtype=np.float64)
-    area_probs = np.asarray(area_probs, dtype=np.float64)
     threshold = meta.thresholds.high_risk
     pred = decide_tiers(tier_probs, high, threshold)
     true = labels.tier
@@ -329,11 +360,9 @@ def evaluate(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], *, alpha: fl
     area_slices.sort(key=lambda s: (-s.n, s.name))
 
     conformal = None
-    if calibration_rows:
-        cal = Labels(calibration_rows, meta)
-        cal_tier, _ = scorer.probabilities(cal.texts, batch_size)
+    if calibration is not None:
         conformal = conformal_report(
-            np.asarray(cal_tier, dtype=np.float64)[:, high], cal.tier == high, cal.languages,
+            calibration.p_high, calibration.is_high, calibration.languages,
             p_high, is_high, labels.languages, alpha=alpha, deployed_threshold=threshold)
 
     return EvaluationResult(
