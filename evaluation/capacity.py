@@ -32,7 +32,6 @@ import numpy as np
 
 from model.schema import Report
 from model.settings import get_settings
-from model.taxonomy import RiskTier
 from serving.policy import PolicyError, RoutingPolicy, load_policy
 from serving.routing import LanguageView, ModelView, route
 
@@ -430,9 +429,7 @@ def routed_sample(texts: Sequence[str], artifact: Path, policies: Sequence[Routi
     inputs = []
     for text, score in zip(texts, scorer.score(texts), strict=True):
         detection = detector.detect(text)
-        inputs.append((text, ModelView(RiskTier(score.tier), score.tier_probs, score.area_probs,
-                                       meta.thresholds.areas, frozenset(meta.languages)),
-                       LanguageView(detection.language, detection.confidence)))
+        inputs.append((text, ModelView.from_score(score, meta), LanguageView(detection.language, detection.confidence)))
     out: list[list[Routed]] = []
     for policy in policies:
         out.append([route(Report(report_id=f"sample-{i}", text=text), view, lang, policy, received_at)

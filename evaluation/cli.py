@@ -115,6 +115,8 @@ def evaluate_command(
     out: Annotated[Path | None, typer.Option(
         help="Report folder [default: $TRIAGE_WORK_DIR/evaluations/<model>-<version>-<split>-<time>].")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
+    policy: Annotated[Path | None, typer.Option(
+        help="Routing policy to measure the automated share with [default: TRIAGE_ROUTING_POLICY].")] = None,
     mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log an evaluation run to MLflow.")]
     = True,
 ) -> None:
@@ -160,6 +162,12 @@ def evaluate_command(
         except (OSError, ValueError) as exc:
             fail(f"--corpus {corpus_path}: {exc}")
 
+    from serving.policy import PolicyError, load_policy
+
+    try:
+        routing_policy = load_policy(policy or settings.routing_policy)
+    except PolicyError as exc:
+        fail(f"--policy: {exc}")
     loaded, used_alias = _load(artifact, alias, settings)
     from evaluation.harness import evaluate
     from evaluation.report import write_report
@@ -167,7 +175,8 @@ def evaluate_command(
     typer.echo(f"evaluating {loaded.name} {loaded.version} ({loaded.source}) on {len(rows):,} rows of {source}"
                + (f", conformal fit on {len(calibration):,} calibration rows" if calibration else ""))
     try:
-        result = evaluate(loaded.scorer, rows, alpha=alpha, calibration_rows=calibration or None)
+        result = evaluate(loaded.scorer, rows, alpha=alpha, calibration_rows=calibration or None,
+                          policy=routing_policy)
     except ValueError as exc:
         fail(f"--decisions {decisions}: {exc}" if decisions is not None else f"--corpus {corpus_path}: {exc}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -188,6 +197,11 @@ def evaluate_command(
                    f"per language misses {c.mondrian_outcome.miss_rate:.2%}, workload "
                    f"{c.mondrian_outcome.workload:.1%}; deployed threshold {c.deployed.threshold:.4f} misses "
                    f"{c.deployed.miss_rate:.2%}, workload {c.deployed.workload:.1%}")
+    if result.routing is not None:
+        r = result.routing
+        typer.echo(f"routing (policy {r.policy_version}): automated {r.automated:.1%}, to people {r.to_people:.1%}"
+                   + (f"; {r.high_risk_to_people:.1%} of {r.n_high:,} high-risk reports reach a person"
+                      if r.high_risk_to_people is not None else ""))
     typer.echo(f"report: {index}")
     if mlflow_log:
         run_id = _log_to_mlflow(result, folder, settings, loaded=loaded, alias=used_alias, split=split_name,

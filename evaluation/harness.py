@@ -16,6 +16,7 @@ optionally ``unknown_areas`` and ``source``. Numpy and the metric functions only
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -36,7 +37,8 @@ from evaluation.metrics import (
     precision_recall,
 )
 from model.artifact import ArtifactMeta
-from model.scorer import decide_tiers
+from model.scorer import decide_tiers, to_scores
+from serving.policy import RoutingPolicy
 
 NONE_AREA = "none"
 RELIABILITY_BINS = 15  # the same bins as ``expected_calibration_error``
@@ -126,6 +128,23 @@ class ConformalReport(BaseModel):
     n_high: int
 
 
+class RoutingOutcome(BaseModel):
+    """Where the routing policy sends the evaluated reports (language detected from the text, no report
+    signals): the share automated and the share sent to people, and whether the truly high-risk ones
+    reach a person (escalated, or sent to specialist review by a grey-area rule)."""
+
+    policy_version: str
+    automated: float
+    to_people: float
+    #: Share of reports per action (escalate, review, auto_route, auto_close).
+    actions: dict[str, float]
+    #: Share of reports each grey-area rule fired on (a report may fire several).
+    grey_rules: dict[str, float]
+    n_high: int
+    #: Share of the truly high-risk reports that reach a person (None without any).
+    high_risk_to_people: float | None
+
+
 class EvaluationResult(BaseModel):
     model_name: str
     model_version: str
@@ -148,6 +167,7 @@ class EvaluationResult(BaseModel):
     #: (a row with two areas is in both slices).
     slices: dict[str, list[SliceMetrics]]
     conformal: ConformalReport | None = None
+    routing: RoutingOutcome | None = None
 
     def headline(self) -> dict[str, float]:
         """The numbers of the report's headline table."""
@@ -162,6 +182,11 @@ class EvaluationResult(BaseModel):
             "high_risk_workload": self.high_risk.workload,
             "tier_ece": self.tier_ece,
         }
+        if self.routing is not None:
+            out["automated_share"] = self.routing.automated
+            out["to_people_share"] = self.routing.to_people
+            if self.routing.high_risk_to_people is not None:
+                out["high_risk_to_people"] = self.routing.high_risk_to_people
         return out
 
 
@@ -313,20 +338,41 @@ def score_calibration(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], bat
 
 
 def evaluate(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], *, alpha: float = 0.02,
-             calibration_rows: Sequence[Mapping[str, Any]] | None = None,
+             calibration_rows: Sequence[Mapping[str, Any]] | None = None, policy: RoutingPolicy | None = None,
              batch_size: int = 32) -> EvaluationResult:
     """Score ``rows`` with ``scorer`` and measure them (see the module's description)."""
     if not rows:
         raise ValueError("no rows to evaluate")
     tier_probs, area_probs = score_rows(scorer, rows, batch_size)
     calibration = score_calibration(scorer, calibration_rows, batch_size) if calibration_rows else None
-    return measure(scorer.meta, rows, tier_probs, area_probs, alpha=alpha, calibration=calibration)
+    return measure(scorer.meta, rows, tier_probs, area_probs, alpha=alpha, calibration=calibration, policy=policy)
+
+
+def routing_outcome(meta: ArtifactMeta, rows: Sequence[Mapping[str, Any]], tier_probs: Floats, area_probs: Floats,
+                    policy: RoutingPolicy) -> RoutingOutcome:
+    """Route the scored rows with ``policy`` (``evaluation.routing_shares``) and summarise where they went."""
+    from evaluation.routing_shares import PEOPLE, route_scores, shares_of
+
+    texts, true = [str(r["text"]) for r in rows], [str(r["risk_tier"]) for r in rows]
+    shares = shares_of(route_scores(meta, texts, to_scores(meta, tier_probs, area_probs), policy), true)
+    n = shares.total
+    people = sum(shares.actions[a] for a in PEOPLE)
+    high = shares.by_true_tier.get("high", Counter())
+    n_high = sum(high.values())
+    return RoutingOutcome(
+        policy_version=policy.version, automated=(n - people) / n, to_people=people / n,
+        actions={a: c / n for a, c in shares.actions.most_common()},
+        grey_rules={r: c / n for r, c in shares.grey_rules.most_common()},
+        n_high=n_high,
+        high_risk_to_people=sum(high[a] for a in PEOPLE) / n_high if n_high else None)
 
 
 def measure(meta: ArtifactMeta, rows: Sequence[Mapping[str, Any]], tier_probs: Floats, area_probs: Floats, *,
-            alpha: float = 0.02, calibration: CalibrationScores | None = None) -> EvaluationResult:
+            alpha: float = 0.02, calibration: CalibrationScores | None = None,
+            policy: RoutingPolicy | None = None) -> EvaluationResult:
     """Every metric of the report from already scored rows (``score_rows``), so that two models scored on
-    the same rows can be compared row by row (see ``evaluation.promotion``)."""
+    the same rows can be compared row by row (see ``evaluation.promotion``). With ``policy``, also where
+    the routing policy sends them."""
     if not rows:
         raise ValueError("no rows to evaluate")
     tiers, areas = meta.tier_labels, meta.area_labels
@@ -381,6 +427,7 @@ def measure(meta: ArtifactMeta, rows: Sequence[Mapping[str, Any]], tier_probs: F
                 "source": _slices(labels.sources, true, pred, high, len(tiers)),
                 "policy_area": area_slices},
         conformal=conformal,
+        routing=routing_outcome(meta, rows, tier_probs, area_probs, policy) if policy is not None else None,
     )
 
 
@@ -398,4 +445,6 @@ def metrics_for_tracking(result: EvaluationResult) -> dict[str, Any]:
             "alpha": c.alpha, "pooled": c.pooled.model_dump(), "mondrian": c.mondrian_outcome.model_dump(),
             "deployed": c.deployed.model_dump(),
         }
+    if result.routing is not None:
+        out["routing"] = {"actions": result.routing.actions, "grey_rules": result.routing.grey_rules}
     return out

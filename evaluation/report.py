@@ -130,6 +130,24 @@ def _conformal_section(result: EvaluationResult) -> str:
     )
 
 
+def _routing_section(result: EvaluationResult) -> str:
+    r = result.routing
+    if r is None:
+        return ""
+    reached = ("" if r.high_risk_to_people is None else
+               f" {r.high_risk_to_people:.1%} of the {r.n_high:,} truly high-risk reports reach a person "
+               "(escalated, or sent to specialist review by a grey-area rule).")
+    return (
+        "<h2>Routing</h2>"
+        f"<p>Routing policy {html.escape(r.policy_version)}, language detected from the text, no report signals: "
+        f"{r.automated:.1%} of reports are automated (auto-routed or auto-closed), {r.to_people:.1%} go to "
+        f"people.{html.escape(reached)}</p>"
+        + _table(["action", "share"], r.actions.items())
+        + "<p class='note'>Grey-area rules (a report may fire several):</p>"
+        + _table(["rule", "share of reports"], r.grey_rules.items())
+    )
+
+
 def render_html(result: EvaluationResult, title: str, context: Sequence[tuple[str, str]] = ()) -> str:
     """The report's HTML (plots referenced by file name, beside it)."""
     headline = _table(["metric", "value"], result.headline().items())
@@ -160,6 +178,7 @@ source gave.</p>
 <p class="note">Languages and sources partition the rows; a row with several policy areas is in each of
 their slices. High-risk recall is blank where a slice holds no high-risk row.</p>
 {slices}
+{_routing_section(result)}
 {_conformal_section(result)}
 </body></html>
 """

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from model.artifact import ArtifactMeta
 from model.schema import Report
-from model.scorer import Scorer
+from model.scorer import Score, Scorer
 from model.settings import get_settings
-from model.taxonomy import RiskTier
 from serving.language import LanguageDetector
 from serving.policy import RoutingPolicy, load_policy
-from serving.routing import LanguageView, ModelView, route
+from serving.routing import Action, LanguageView, ModelView, Route, route
 
 
 @dataclass
@@ -33,21 +33,34 @@ class Shares:
     by_true_tier: dict[str, Counter[str]] = field(default_factory=dict)
 
 
-def routing_shares(scorer: Scorer, policy: RoutingPolicy, texts: Sequence[str], true_tiers: Sequence[str]) -> Shares:
-    detector = LanguageDetector()
+PEOPLE = frozenset({Action.ESCALATE.value, Action.REVIEW.value})
+
+
+def route_scores(meta: ArtifactMeta, texts: Sequence[str], scores: Sequence[Score], policy: RoutingPolicy,
+                 detector: LanguageDetector | None = None) -> list[Route]:
+    """Route already scored reports as the service would: the language detected from the text, no report
+    signals (the corpus has none), one receive time."""
+    detector = detector or LanguageDetector()
     now = datetime.now(UTC)
-    shares = Shares(total=len(texts))
-    meta = scorer.meta
-    for i, (text, true, score) in enumerate(zip(texts, true_tiers, scorer.score(texts), strict=True)):
+    routes = []
+    for i, (text, score) in enumerate(zip(texts, scores, strict=True)):
         detection = detector.detect(text)
-        view = ModelView(RiskTier(score.tier), score.tier_probs, score.area_probs, meta.thresholds.areas,
-                         frozenset(meta.languages))
-        decided = route(Report(report_id=f"sample-{i}", text=text), view,
-                        LanguageView(detection.language, detection.confidence), policy, now)
+        routes.append(route(Report(report_id=f"sample-{i}", text=text), ModelView.from_score(score, meta),
+                            LanguageView(detection.language, detection.confidence), policy, now))
+    return routes
+
+
+def shares_of(routes: Sequence[Route], true_tiers: Sequence[str]) -> Shares:
+    shares = Shares(total=len(routes))
+    for decided, true in zip(routes, true_tiers, strict=True):
         shares.actions[decided.action.value] += 1
         shares.grey_rules.update(rule.name for rule in decided.grey_area)
         shares.by_true_tier.setdefault(true, Counter())[decided.action.value] += 1
     return shares
+
+
+def routing_shares(scorer: Scorer, policy: RoutingPolicy, texts: Sequence[str], true_tiers: Sequence[str]) -> Shares:
+    return shares_of(route_scores(scorer.meta, texts, scorer.score(texts), policy), true_tiers)
 
 
 def main() -> None:
@@ -79,7 +92,7 @@ def main() -> None:
         return f"{n / of:6.1%}"
 
     print(f"{shares.total} {args.split} reports (seed {args.seed}), model {args.artifact}, policy {policy.version}")
-    people = shares.actions["escalate"] + shares.actions["review"]
+    people = sum(shares.actions[a] for a in PEOPLE)
     print(f"automated {pct(shares.total - people, shares.total)}   to people {pct(people, shares.total)}")
     for action, n in shares.actions.most_common():
         print(f"  {action:<12} {pct(n, shares.total)}")

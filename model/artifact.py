@@ -36,6 +36,39 @@ class Thresholds(BaseModel):
     high_risk: float = Field(ge=0, le=1)
 
 
+#: The key of the pooled conformal threshold, used for a language without its own.
+POOLED = "*"
+
+
+class Conformal(BaseModel):
+    """Split-conformal high-risk thresholds on calibrated P(high) (``evaluation.conformal``), fitted at export
+    on every truly high-risk row of the calibration split: per language where it has enough such rows
+    (Mondrian), else the pooled one under ``"*"``. A report whose P(high) reaches its language's threshold
+    may be high risk: its prediction set holds ``high``, so routing sends it to a person. Under
+    exchangeability of calibration and live reports, at most ``alpha`` of the truly high-risk reports fall
+    below it, on average."""
+
+    model_config = ConfigDict(extra="forbid")
+    alpha: float = Field(gt=0, lt=1)
+    high_risk: dict[str, float]
+    #: High-risk calibration rows behind each threshold (a language using the pooled one shows the pooled n).
+    n_calibration_high: dict[str, int] = Field(default_factory=dict)
+    #: Languages that had too few high-risk calibration rows of their own and use the pooled threshold.
+    pooled_languages: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_pooled(self) -> Conformal:
+        if POOLED not in self.high_risk:
+            raise ValueError(f"conformal.high_risk must hold the pooled threshold {POOLED!r}")
+        return self
+
+    def threshold(self, language: str | None) -> float:
+        """The threshold for ``language``: its own, or the pooled one."""
+        if language is not None and language in self.high_risk:
+            return self.high_risk[language]
+        return self.high_risk[POOLED]
+
+
 class ArtifactFiles(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = "model.onnx"
@@ -63,6 +96,8 @@ class ArtifactMeta(BaseModel):
     encoder: dict[str, Any]
     training: dict[str, Any]
     metrics: dict[str, Any] = Field(default_factory=dict)
+    #: None for an artifact exported before the conformal thresholds existed (routing then skips that rule).
+    conformal: Conformal | None = None
     files: ArtifactFiles = Field(default_factory=ArtifactFiles)
 
     @model_validator(mode="after")

@@ -52,6 +52,24 @@ def calibrate(tier_logits: Floats, area_logits: Floats, tier_t: float, area_t: f
     return softmax(tier_logits / tier_t), sigmoid(area_logits / area_t)
 
 
+def to_scores(meta: ArtifactMeta, tier_probs: Floats, area_probs: Floats) -> list[Score]:
+    """Per-row scores from calibrated probabilities: the decided tier (``decide_tiers`` at the artifact's
+    high-risk threshold) and the areas at or above their thresholds."""
+    tiers, area_labels = meta.tier_labels, meta.area_labels
+    thresholds = np.array([meta.thresholds.areas[a] for a in area_labels], dtype=area_probs.dtype)
+    decided = decide_tiers(tier_probs, tiers.index("high"), meta.thresholds.high_risk)
+    results = []
+    for tp, ap, tier_index in zip(tier_probs, area_probs, decided, strict=True):
+        hits = [area_labels[j] for j in np.argsort(-ap) if ap[j] >= thresholds[j] and area_labels[j] != "none"]
+        results.append(Score(
+            tier=tiers[int(tier_index)],
+            tier_probs={name: float(p) for name, p in zip(tiers, tp, strict=True)},
+            area_probs={name: float(p) for name, p in zip(area_labels, ap, strict=True)},
+            areas=hits or ["none"],
+        ))
+    return results
+
+
 def encode_texts(tokenizer: Any, prefix: str, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of ``texts`` as the model sees them: normalised, prefixed, tokenised (and truncated, as the
     tokenizer is set up). Training, export and serving all encode through here."""
@@ -101,7 +119,6 @@ class Scorer:
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        self._thresholds = np.array([self.meta.thresholds.areas[a] for a in self.meta.area_labels], dtype=np.float32)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return encode_texts(self.tokenizer, self.meta.text_prefix, texts)
@@ -126,18 +143,4 @@ class Scorer:
         return calibrate(tier, areas, self.meta.temperatures.tier, self.meta.temperatures.areas)
 
     def score(self, texts: Sequence[str], batch_size: int = 32) -> list[Score]:
-        tier_probs, area_probs = self.probabilities(texts, batch_size)
-        tiers, area_labels = self.meta.tier_labels, self.meta.area_labels
-        decided = decide_tiers(tier_probs, tiers.index("high"), self.meta.thresholds.high_risk)
-        results = []
-        for tp, ap, tier_index in zip(tier_probs, area_probs, decided, strict=True):
-            tier = tiers[int(tier_index)]
-            hits = [area_labels[j] for j in np.argsort(-ap)
-                    if ap[j] >= self._thresholds[j] and area_labels[j] != "none"]
-            results.append(Score(
-                tier=tier,
-                tier_probs={name: float(p) for name, p in zip(tiers, tp, strict=True)},
-                area_probs={name: float(p) for name, p in zip(area_labels, ap, strict=True)},
-                areas=hits or ["none"],
-            ))
-        return results
+        return to_scores(self.meta, *self.probabilities(texts, batch_size))

@@ -77,6 +77,9 @@ class GreyArea(_Section):
     thin_areas: frozenset[PolicyArea]
     thin_area_margin: Probability
     trusted_reporters: frozenset[ReporterType]
+    #: Send a report the model does not call high to a person when its P(high) reaches the artifact's
+    #: conformal threshold for its language (the guaranteed-miss-rate grey zone, see model.artifact.Conformal).
+    conformal_high_risk: bool = True
 
 
 class Signals(_Section):

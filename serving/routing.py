@@ -19,10 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
+from model.artifact import ArtifactMeta, Conformal
 from model.schema import Report
 from model.taxonomy import PolicyArea, RiskTier
 from serving.policy import RoutingPolicy
+
+if TYPE_CHECKING:
+    from model.scorer import Score
 
 TIER_ORDER = (RiskTier.LOW, RiskTier.MEDIUM, RiskTier.HIGH)
 
@@ -52,6 +57,15 @@ class ModelView:
     area_probs: Mapping[str, float]
     area_thresholds: Mapping[str, float]
     languages: frozenset[str]
+    #: The artifact's conformal high-risk thresholds (None for an artifact without them).
+    conformal: Conformal | None = None
+
+    @classmethod
+    def from_score(cls, score: Score, meta: ArtifactMeta) -> ModelView:
+        """The view of one report scored by the artifact ``meta`` describes."""
+        return cls(tier=RiskTier(score.tier), tier_probs=score.tier_probs, area_probs=score.area_probs,
+                   area_thresholds=meta.thresholds.areas, languages=frozenset(meta.languages),
+                   conformal=meta.conformal)
 
     def evidence(self, area: str) -> float:
         """How far the area's probability is above (or below) its own threshold: areas' raw probabilities
@@ -176,6 +190,9 @@ def grey_area_rules(model: ModelView, language: str | None, report: Report, poli
             fired.append(Rule("grey.thin_area",
                               f"{area.value} at {p:.2f}, within {g.thin_area_margin:.2f} of its threshold {t:.2f}: "
                               "an area with little training data, so a person decides"))
+    conformal = conformal_rule(model, language, tier or model.tier) if g.conformal_high_risk else None
+    if conformal is not None:
+        fired.append(conformal)
     if language is None:
         fired.append(Rule("grey.language_undetected", "the language could not be detected and no hint was given"))
     elif language not in model.languages:
@@ -187,6 +204,29 @@ def grey_area_rules(model: ModelView, language: str | None, report: Report, poli
                           f"a {report.reporter_type.value.replace('_', ' ')} reported this{reason}; "
                           f"the model scores it low"))
     return fired
+
+
+def prediction_set(model: ModelView, language: str | None, tier: RiskTier) -> list[RiskTier]:
+    """The tiers a report may be in: the tier routing acts on, plus ``high`` when P(high) reaches the
+    conformal threshold for the report's language (the pooled one for a language without its own)."""
+    tiers = {tier}
+    if model.conformal is not None and model.tier_probs.get(RiskTier.HIGH, 0.0) >= model.conformal.threshold(language):
+        tiers.add(RiskTier.HIGH)
+    return [t for t in TIER_ORDER if t in tiers]
+
+
+def conformal_rule(model: ModelView, language: str | None, tier: RiskTier) -> Rule | None:
+    """High risk cannot be ruled out at the guaranteed miss rate, though the tier is lower."""
+    tiers = prediction_set(model, language, tier)
+    if len(tiers) < 2 or model.conformal is None:
+        return None
+    c = model.conformal
+    own = language is not None and language in c.high_risk
+    where = f"for {language}" if own else "pooled over languages"
+    return Rule("grey.high_risk_possible",
+                f"P(high) = {model.tier_probs.get(RiskTier.HIGH, 0.0):.3f} reaches the conformal threshold "
+                f"{c.threshold(language):.3f} ({where}, alpha {c.alpha:g}): prediction set "
+                f"{{{', '.join(tiers)}}}, so high risk cannot be ruled out")
 
 
 # --- routing --------------------------------------------------------------------------------------

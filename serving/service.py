@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from model.schema import Report
 from model.scorer import Score
-from model.taxonomy import RiskTier, get_taxonomy
+from model.taxonomy import get_taxonomy
 from serving import audit
 from serving.auth import Principal
 from serving.db.engine import transaction
@@ -123,8 +123,7 @@ class ScoringService:
         scored = []
         for (report, digest), score in zip(items, scores, strict=True):
             detection = self.detector.detect(report.normalized_text)
-            view = ModelView(tier=RiskTier(score.tier), tier_probs=score.tier_probs, area_probs=score.area_probs,
-                             area_thresholds=self.model.scorer.meta.thresholds.areas, languages=self.model.languages)
+            view = ModelView.from_score(score, self.model.scorer.meta)
             lang = LanguageView(detected=detection.language, confidence=detection.confidence, hint=report.language)
             decided = route(report, view, lang, self.policy, received_at)
             scored.append(_Scored(report, digest, score, detection, decided))

@@ -60,6 +60,9 @@ class TrainConfig(BaseModel):
     none_implies_negatives: bool = True
     #: Target recall of the high tier on the calibration split, which sets the high-risk threshold.
     high_risk_recall: float = Field(default=0.9, gt=0, le=1)
+    #: Target miss rate of the conformal high-risk thresholds fitted at export (``model.artifact.Conformal``):
+    #: at most this share of truly high-risk reports may fall below them (and so bypass a person).
+    conformal_alpha: float = Field(default=0.02, gt=0, lt=1)
     threads: Positive | None = None
 
     @model_validator(mode="after")

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model.artifact import ArtifactMeta, Temperatures, Thresholds
+from evaluation.conformal import mondrian_thresholds
+from model.artifact import ArtifactMeta, Conformal, Temperatures, Thresholds
 from model.scorer import Scorer, calibrate, sigmoid, softmax
 from model.settings import Settings, get_settings
 from model.taxonomy import get_taxonomy
@@ -152,6 +153,21 @@ def _megabytes(path: Path) -> float:
     return float(f"{path.stat().st_size / 2**20:.1f}")
 
 
+def fit_conformal(scorer: Scorer, calibration: Split, temps: tuple[float, float], high: int,
+                  alpha: float) -> Conformal:
+    """The conformal high-risk thresholds (``model.artifact.Conformal``) on every truly high-risk row of the
+    calibration split, not a sample: only those rows set the thresholds, and all of them are few."""
+    rows = calibration.take(np.flatnonzero(calibration.tier == high).astype(np.int64))
+    tier_probs, _ = calibrate(*scorer.logits(rows.texts), *temps)
+    fits = mondrian_thresholds(tier_probs[:, high], np.ones(len(rows), dtype=np.bool_), rows.languages, alpha)
+    return Conformal(
+        alpha=alpha,
+        high_risk={group: fit.threshold for group, fit in fits.items()},
+        n_calibration_high={group: fit.n_calibration for group, fit in fits.items()},
+        pooled_languages=sorted(group for group, fit in fits.items() if fit.pooled),
+    )
+
+
 def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Settings | None = None) -> ExportResult:
     started = time.perf_counter()
     summary = json.loads((run_dir / SUMMARY).read_text())
@@ -203,6 +219,8 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
     high_t = high_risk_threshold(tier_probs, cal.tier, taxonomy.tier_names.index("high"),
                                  config.high_risk_recall)
     temps = (tier_t, area_t)
+    conformal = fit_conformal(int8, splits["calibration"], temps, taxonomy.tier_names.index("high"),
+                              config.conformal_alpha)
     test = held_out["test"]
     metrics: dict[str, Any] = {
         "validation": _metrics(validation, validation_int8, temps, thresholds, high_t),
@@ -219,6 +237,7 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
     meta = meta.model_copy(update={
         "temperatures": Temperatures(tier=tier_t, areas=area_t),
         "thresholds": Thresholds(areas=thresholds, high_risk=high_t),
+        "conformal": conformal,
         "languages": sorted(metrics["test"].get("per_language", {})),
         "metrics": metrics,
     })

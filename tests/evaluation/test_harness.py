@@ -150,6 +150,9 @@ def test_cli_writes_the_report(tiny_artifact: Path, tmp_path: Path) -> None:
     assert (out / INDEX_HTML).is_file() and (out / PR_CURVE_PNG).is_file()
     saved = json.loads((out / RESULT_JSON).read_text())
     assert saved["n"] == 20 and saved["conformal"]["n_calibration"] == 30
+    assert "routing (policy " in result.output and "automated" in result.output
+    assert saved["routing"]["automated"] + saved["routing"]["to_people"] == pytest.approx(1.0)
+    assert "<h2>Routing</h2>" in (out / INDEX_HTML).read_text()
 
 
 def test_cli_evaluates_a_decisions_export(tiny_artifact: Path, tmp_path: Path) -> None:
@@ -208,3 +211,45 @@ def test_cli_logs_an_evaluation_run_to_mlflow(tiny_artifact: Path, tmp_path: Pat
     assert run.data.metrics["tier_macro_f1"] >= 0.0 and "conformal.pooled.miss_rate" in run.data.metrics
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "report")}
     assert "report/index.html" in artifacts
+
+
+def test_routing_counts_the_automated_share_and_the_high_risk_reports_that_reach_a_person(
+        tiny_artifact: Path) -> None:
+    import numpy as np
+
+    from evaluation.harness import measure
+    from model.artifact import ArtifactMeta, Conformal
+    from model.settings import DEFAULT_ROUTING_POLICY
+    from serving.policy import load_policy
+
+    base = ArtifactMeta.load(tiny_artifact)
+    areas = base.area_labels
+
+    def area_probs(**hits: float) -> list[float]:
+        return [hits.get(a, 0.01) for a in areas]
+
+    sentence = "I saw this post on the main page yesterday and I think somebody should look at it carefully."
+    rows = [{"text": f"{sentence} Number {i}.", "language": "en", "risk_tier": tier, "policy_areas": labels}
+            for i, (tier, labels) in enumerate([("high", ["violence_incitement"]), ("high", ["violence_incitement"]),
+                                                ("low", ["none"]), ("medium", ["harassment"])])]
+    tier_probs = np.array([[0.05, 0.05, 0.90],   # decided high: escalated
+                           [0.85, 0.05, 0.10],   # decided low, but P(high) 0.10 reaches the conformal 0.08
+                           [0.95, 0.04, 0.01],   # low: auto-closed
+                           [0.05, 0.90, 0.05]])  # medium harassment: its team's queue
+    area = np.array([area_probs(violence_incitement=0.9), area_probs(none=0.9), area_probs(none=0.95),
+                     area_probs(harassment=0.95)])
+    policy = load_policy(DEFAULT_ROUTING_POLICY)
+    with_conformal = base.model_copy(update={"languages": ["en"],
+                                             "conformal": Conformal(alpha=0.1, high_risk={"*": 0.08})})
+
+    routed = measure(with_conformal, rows, tier_probs, area, policy=policy).routing
+    assert routed is not None
+    assert routed.actions == {"escalate": 0.25, "review": 0.25, "auto_close": 0.25, "auto_route": 0.25}
+    assert (routed.automated, routed.to_people) == (0.5, 0.5)
+    assert routed.n_high == 2 and routed.high_risk_to_people == 1.0
+    assert routed.grey_rules == {"grey.high_risk_possible": 0.25}
+    assert routed.policy_version == policy.version
+
+    without = measure(with_conformal.model_copy(update={"conformal": None}), rows, tier_probs, area, policy=policy)
+    assert without.routing is not None and without.routing.high_risk_to_people == 0.5
+    assert measure(with_conformal, rows, tier_probs, area).routing is None

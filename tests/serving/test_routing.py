@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from model.artifact import Conformal
 from model.schema import Report
 from model.settings import DEFAULT_ROUTING_POLICY
 from model.taxonomy import RiskTier
@@ -17,6 +18,7 @@ from serving.routing import (
     ModelView,
     Route,
     grey_area_rules,
+    prediction_set,
     priority,
     qa_sampled,
     raise_tier,
@@ -237,3 +239,55 @@ def test_every_decision_lists_the_rules_that_fired_with_reasons() -> None:
     decision = decide(model("medium", (0.1, 0.85, 0.05), hate_speech=0.8), report(report_count=12))
     assert names(decision) == ["signal.report_count", "signal.tier_raised", "tier.high"]
     assert all(rule.reason for rule in decision.rules)
+
+
+# --- the conformal grey zone -----------------------------------------------------------------------
+
+CONFORMAL = Conformal(alpha=0.02, high_risk={"*": 0.05, "de": 0.02}, n_calibration_high={"*": 240, "de": 60})
+
+
+def with_conformal(m: ModelView, conformal: Conformal | None = CONFORMAL) -> ModelView:
+    return ModelView(m.tier, m.tier_probs, m.area_probs, m.area_thresholds, m.languages, conformal)
+
+
+def test_a_low_score_whose_p_high_reaches_the_conformal_threshold_goes_to_a_specialist() -> None:
+    m = with_conformal(model("low", (0.88, 0.06, 0.06)))
+    decision = decide(m)
+    assert decision.action is Action.REVIEW
+    assert decision.queue == "specialist_review"
+    [rule] = [r for r in decision.grey_area if r.name == "grey.high_risk_possible"]
+    assert "0.060 reaches the conformal threshold 0.050 (pooled over languages, alpha 0.02)" in rule.reason
+    assert "{low, high}" in rule.reason
+
+
+def test_the_conformal_threshold_is_the_languages_own_where_it_has_one() -> None:
+    m = with_conformal(model("low", (0.94, 0.03, 0.03)))
+    assert prediction_set(m, "de", RiskTier.LOW) == [RiskTier.LOW, RiskTier.HIGH]  # 0.03 >= 0.02 (de)
+    assert prediction_set(m, "en", RiskTier.LOW) == [RiskTier.LOW]  # 0.03 < 0.05 (pooled)
+    assert decide(m, lang=LanguageView("de", 0.99)).action is Action.REVIEW
+    assert decide(m).action is Action.AUTO_CLOSE
+
+
+def test_a_report_below_the_conformal_threshold_is_routed_as_before() -> None:
+    m = model("medium", (0.1, 0.86, 0.04), hate_speech=0.8, none=0.05)
+    assert decide(with_conformal(m)) == decide(m)
+    assert decide(with_conformal(m)).action is Action.AUTO_ROUTE
+
+
+def test_high_risk_is_escalated_not_sent_to_review_by_the_conformal_rule() -> None:
+    m = with_conformal(model("high", (0.05, 0.15, 0.80), violence_incitement=0.9, none=0.02))
+    assert prediction_set(m, "en", RiskTier.HIGH) == [RiskTier.HIGH]
+    assert decide(m).action is Action.ESCALATE
+    assert "grey.high_risk_possible" not in names(decide(m))
+
+
+def test_the_policy_can_turn_the_conformal_rule_off_and_old_artifacts_have_none() -> None:
+    m = model("low", (0.88, 0.06, 0.06))
+    off = POLICY.model_copy(update={"grey_area": POLICY.grey_area.model_copy(update={"conformal_high_risk": False})})
+    assert decide(with_conformal(m), policy=off).action is Action.AUTO_CLOSE
+    assert decide(with_conformal(m, None)).action is Action.AUTO_CLOSE
+
+
+def test_a_conformal_block_without_the_pooled_threshold_is_refused() -> None:
+    with pytest.raises(ValueError, match="pooled threshold"):
+        Conformal(alpha=0.02, high_risk={"en": 0.1})

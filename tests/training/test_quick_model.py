@@ -62,6 +62,12 @@ def test_the_artifact_describes_itself(trained: tuple[TrainResult, ExportResult]
     assert meta.corpus_fingerprint.startswith("sha256:")
     assert meta.temperatures.tier > 0 and 0 < meta.thresholds.high_risk <= 0.5
     assert {"en", "de", "hi", "ar", "fr", "ko", "zh", "pt", "id"} <= set(meta.languages)
+    # Conformal high-risk thresholds, fitted on every high-risk calibration row: pooled, and English (the
+    # one language with at least 49 of them) on its own; the others use the pooled one.
+    conformal = meta.conformal
+    assert conformal is not None and conformal.alpha == 0.02
+    assert {"*", "en"} <= set(conformal.high_risk) and conformal.n_calibration_high["*"] >= 49
+    assert all(0.0 < t < 1.0 for t in conformal.high_risk.values())
 
 
 def test_onnx_parity_and_int8_quality(trained: tuple[TrainResult, ExportResult]) -> None:
