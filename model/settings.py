@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         description="Alias to load when model_alias names no version (e.g. challenger before any promotion). "
         "Unset: no fallback.",
     )
+    model_poll_seconds: float = Field(
+        default=30, ge=0,
+        description="How often a server serving from the registry checks which version the alias names, and "
+        "loads a new one without a restart (the old one keeps serving if it fails to load). 0: never.",
+    )
     routing_policy: Path = Field(
         default=DEFAULT_ROUTING_POLICY, description="The routing policy file (TOML, versioned)."
     )

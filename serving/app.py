@@ -3,6 +3,12 @@
 Start-up order: the routing policy is validated (a bad file stops the process), the database is migrated
 (``TRIAGE_DATABASE_MIGRATE_ON_START``), then the model loads in the background: ``/health`` answers at
 once, ``/ready`` and scoring answer 503 until the model is loaded (or say why it failed to load).
+
+A model from the registry is then followed: every ``TRIAGE_MODEL_POLL_SECONDS`` the server asks which
+version the alias names, and when that changes it loads the new version beside the old one and swaps them
+(requests in flight finish on the old one). A version that fails to load is never served: the old model
+keeps serving, ``/ready`` shows ``reload_error``, and the next poll tries again. Each process (worker)
+polls and loads on its own.
 """
 
 from __future__ import annotations
@@ -25,7 +31,16 @@ from serving.db.engine import current_revision, head_revision, make_engine, make
 from serving.deps import AppState
 from serving.errors import error_response, install_error_handlers
 from serving.metrics import Metrics
-from serving.model_loader import LoadedModel, ModelLoadError, load_model
+from serving.model_loader import (
+    LoadedModel,
+    ModelLoadError,
+    RegistryUnavailable,
+    load_model,
+    load_registry_version,
+    redact,
+    registry_source,
+    resolve_alias,
+)
 from serving.policy import load_policy
 
 log = logging.getLogger("serving")
@@ -43,11 +58,14 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(_prepare_database, state)
-        loading = asyncio.create_task(asyncio.to_thread(_load, state, model))
+        serving = asyncio.create_task(_serve_model(state, model), name="triage-model")
         try:
             yield
         finally:
-            loading.cancel()
+            # Cancelling stops the poll loop at once; a registry call already running in a worker thread is
+            # abandoned (its result discarded), not interrupted.
+            serving.cancel()
+            await asyncio.wait({serving})
             engine.dispose()
 
     app = FastAPI(
@@ -84,6 +102,69 @@ def _prepare_database(state: AppState) -> None:
                            "run `triage db upgrade` (or set TRIAGE_DATABASE_MIGRATE_ON_START=true)")
 
 
+async def _serve_model(state: AppState, preloaded: LoadedModel | None) -> None:
+    """Load the model; then, when it comes from the registry, follow the alias until cancelled.
+
+    Polling starts whether or not the first load succeeded: a server started before any promotion becomes
+    ready once ``champion`` is set."""
+    await asyncio.to_thread(_load, state, preloaded)
+    settings = state.settings
+    if preloaded is not None or settings.model_path is not None or settings.model_poll_seconds <= 0:
+        return
+    log.info("watching the registry for a new model", extra={"alias": settings.model_alias,
+                                                            "poll_seconds": settings.model_poll_seconds})
+    while True:
+        await asyncio.sleep(settings.model_poll_seconds)
+        try:
+            await _poll_registry(state)
+        except Exception:  # a bug here must not end the polling, nor the server
+            log.exception("registry poll failed")
+
+
+async def _poll_registry(state: AppState) -> None:
+    """One poll: if the alias chain names another version than the one served, load it and swap it in."""
+    settings = state.settings
+    served = state.model
+    try:
+        version, alias = await asyncio.to_thread(resolve_alias, settings, quiet=True)
+    except RegistryUnavailable as exc:
+        log.warning("registry unavailable; still serving the loaded model: %s", exc,
+                    extra={"version": served.version if served else None})
+        return
+    except ModelLoadError as exc:
+        if served is not None:  # the alias was deleted: keep serving what it named
+            log.warning("registry: the alias names no version; still serving the loaded model: %s", exc,
+                        extra={"version": served.version, "source": served.source})
+        return
+    source = registry_source(alias)
+    if served is not None and (served.version, served.source) == (version, source):
+        state.reload_error = None  # e.g. the alias was moved back after a failed reload
+        return
+
+    started = time.perf_counter()
+    try:
+        model = await asyncio.to_thread(_load_version, state, version, alias)
+    except Exception as exc:  # ModelLoadError, or a download or network failure: never serve half a model
+        reason = redact(str(exc) if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}")
+        state.reload_error = f"version {version}: {reason}"
+        if state.model is None:
+            state.model_error = state.reload_error
+        state.metrics.model_reload_failures.inc()
+        log.error("model reload failed: %s", state.reload_error, extra={
+            "version": version, "source": source, "served_version": served.version if served else None})
+        return
+    state.serve(model)
+    log.info("model reloaded" if served else "model loaded", extra={
+        "model": model.name, "version": model.version, "source": model.source,
+        "previous_version": served.version if served else None, "previous_source": served.source if served else None,
+        "seconds": round(time.perf_counter() - started, 2)})
+
+
+def _load_version(state: AppState, version: str, alias: str) -> LoadedModel:
+    state.detector.load()  # not loaded yet when the first load failed
+    return load_registry_version(state.settings, version, alias)
+
+
 def _load(state: AppState, preloaded: LoadedModel | None) -> None:
     started = time.perf_counter()
     try:
@@ -94,8 +175,9 @@ def _load(state: AppState, preloaded: LoadedModel | None) -> None:
         log.error("model not loaded: %s", exc)
         return
     except Exception as exc:  # a registry or network failure: say so in /ready instead of dying silently
-        state.model_error = f"{type(exc).__name__}: {exc}"
-        log.exception("model not loaded")
+        # No traceback: MLflow's messages repeat the tracking URI, which may hold a password.
+        state.model_error = redact(f"{type(exc).__name__}: {exc}")
+        log.error("model not loaded: %s", state.model_error)
         return
     state.serve(model)
     log.info("model loaded", extra={"model": model.name, "version": model.version, "source": model.source,

@@ -31,10 +31,14 @@ class AppState:
     model: LoadedModel | None = None
     service: ScoringService | None = None
     model_error: str | None = None
+    #: Why the registry version the alias names now is not the one served ("version 3: ..."); None when it is.
+    reload_error: str | None = None
 
     def serve(self, model: LoadedModel) -> None:
+        """Serve ``model`` from now on. Requests in flight keep the service they already hold, so the swap
+        needs no lock: each request reads ``service`` once (``get_service``)."""
         self.service = ScoringService(model, self.policy, self.detector, self.sessions, self.metrics)
-        self.model, self.model_error = model, None
+        self.model, self.model_error, self.reload_error = model, None, None
         self.metrics.model_info.clear()
         self.metrics.model_info.labels(model.name, model.version, model.source).set(1)
 

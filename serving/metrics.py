@@ -32,6 +32,9 @@ class Metrics:
         self.model_info = Gauge(
             "triage_model_info", "The model being served (value 1).", ["name", "version", "source"],
             registry=self.registry)
+        self.model_reload_failures = Counter(
+            "triage_model_reload_failures", "Registry versions the server failed to load while polling "
+            "(counted at every attempt; the previous model keeps serving).", registry=self.registry)
         self.policy_info = Gauge(
             "triage_routing_policy_info", "The routing policy in force (value 1).", ["version"],
             registry=self.registry)

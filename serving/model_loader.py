@@ -4,11 +4,16 @@ registry by alias (``champion``; ``challenger`` or another alias only when confi
 Registry versions are downloaded once into ``$TRIAGE_WORK_DIR/serving/models/v<version>`` and reused on
 restart. Only MLflow's client is needed (no torch): the registered pyfunc model carries the artifact
 folder as its ``artifact`` artifact.
+
+A running server polls the registry (``serving.app``): ``resolve_alias`` answers cheaply which version the
+alias chain names now, ``load_registry_version`` downloads and checks one. The tracking URI may carry a
+password, so messages name it through ``redact`` only.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -26,6 +31,27 @@ class ModelLoadError(RuntimeError):
     """No model could be loaded; the message says what to do."""
 
 
+class RegistryUnavailable(ModelLoadError):
+    """The registry did not answer (as opposed to answering that no version has the alias)."""
+
+
+#: MLflow's answers to "no such alias" and "no such registered model"; any other error is the registry failing.
+_NOT_FOUND = frozenset({"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]+@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the user and password of any URL in it replaced by ``***`` (the tracking URI may hold a
+    password, and MLflow repeats the URL in its error messages)."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def registry_source(alias: str) -> str:
+    """How a registry model's origin is reported: ``models:/triage-classifier@champion``."""
+    return f"models:/{REGISTERED_MODEL}@{alias}"
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedModel:
     scorer: Scorer
@@ -41,9 +67,14 @@ def load_model(settings: Settings) -> LoadedModel:
     if settings.model_path is not None:
         folder = settings.model_path
         return _load(folder, version=None, source=str(folder), settings=settings)
-    version, alias = _resolve_alias(settings)
+    version, alias = resolve_alias(settings)
+    return load_registry_version(settings, version, alias)
+
+
+def load_registry_version(settings: Settings, version: str, alias: str) -> LoadedModel:
+    """Registry ``version`` (reached through ``alias``), downloaded on first use and checked like any model."""
     folder = _download(version, settings)
-    return _load(folder, version=version, source=f"models:/{REGISTERED_MODEL}@{alias}", settings=settings)
+    return _load(folder, version=version, source=registry_source(alias), settings=settings)
 
 
 def _load(folder: Path, version: str | None, source: str, settings: Settings) -> LoadedModel:
@@ -75,30 +106,42 @@ def _quiet_mlflow() -> None:
     logger.setLevel(logging.WARNING)
 
 
-def _resolve_alias(settings: Settings) -> tuple[str, str]:
+def resolve_alias(settings: Settings, *, quiet: bool = False) -> tuple[str, str]:
+    """(registry version, alias) that ``model_alias``, else the configured fallback, names now; nothing is
+    downloaded. ``quiet`` (the poller, every few seconds) logs the lookups at DEBUG.
+
+    Raises ``ModelLoadError`` when neither alias names a version, ``RegistryUnavailable`` when the registry
+    fails to answer."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     _quiet_mlflow()
+    info, warning = (logging.DEBUG, logging.DEBUG) if quiet else (logging.INFO, logging.WARNING)
 
     uri = settings.resolved_mlflow_tracking_uri
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     aliases = [settings.model_alias]
     if settings.model_fallback_alias and settings.model_fallback_alias != settings.model_alias:
         aliases.append(settings.model_fallback_alias)
-    for alias in aliases:
-        try:
-            version = client.get_model_version_by_alias(REGISTERED_MODEL, alias)
-        except MlflowException as exc:
-            log.info("registry: no %s@%s (%s)", REGISTERED_MODEL, alias, exc.error_code)
-            continue
-        if alias != settings.model_alias:
-            log.warning("registry: no %s@%s; serving the fallback alias %s (version %s)",
+    try:
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        for alias in aliases:
+            try:
+                version = client.get_model_version_by_alias(REGISTERED_MODEL, alias)
+            except MlflowException as exc:
+                if exc.error_code not in _NOT_FOUND:
+                    raise
+                log.log(info, "registry: no %s@%s (%s)", REGISTERED_MODEL, alias, exc.error_code)
+                continue
+            if alias != settings.model_alias:
+                log.log(warning, "registry: no %s@%s; serving the fallback alias %s (version %s)",
                         REGISTERED_MODEL, settings.model_alias, alias, version.version)
-        return str(version.version), alias
+            return str(version.version), alias
+    except Exception as exc:  # MLflow, SQLAlchemy or network errors: the registry itself is failing
+        raise RegistryUnavailable(f"the MLflow registry at {redact(uri)} did not answer: "
+                                  f"{type(exc).__name__}: {redact(str(exc))}") from exc
     hint = "" if settings.model_fallback_alias else " or set TRIAGE_MODEL_FALLBACK_ALIAS=challenger"
     raise ModelLoadError(
-        f"the MLflow registry at {settings.resolved_mlflow_tracking_uri} has no version of {REGISTERED_MODEL} "
+        f"the MLflow registry at {redact(uri)} has no version of {REGISTERED_MODEL} "
         f"with alias {' or '.join(aliases)}; promote one{hint}, or set TRIAGE_MODEL_PATH to an artifact folder"
     )
 

@@ -29,12 +29,16 @@ async def ready(state: StateDep) -> JSONResponse:
         await run_in_threadpool(ping, state.engine)
     except Exception as exc:  # any driver error means "not ready", and the reason is what an operator needs
         ok, body["database"] = False, f"unavailable: {type(exc).__name__}"
-    if state.model is None:
+    model = state.model  # read once: a reload may swap it meanwhile
+    if model is None:
         ok = False
         body["model"] = {"status": "error", "error": state.model_error} if state.model_error else {"status": "loading"}
     else:
-        body["model"] = {"status": "loaded", "name": state.model.name, "version": state.model.version,
-                         "source": state.model.source}
+        # A failed reload leaves the previous model serving, so the service stays ready; the body says why the
+        # version the registry names is not the one served.
+        body["model"] = {"status": "loaded", "name": model.name, "version": model.version, "source": model.source}
+        if state.reload_error:
+            body["model"]["reload_error"] = state.reload_error
     body["status"] = "ready" if ok else "not_ready"
     return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"})
 

@@ -1,5 +1,6 @@
 """Serving fixtures: a tiny exported model (once per session), a database per test (SQLite always,
-PostgreSQL when TRIAGE_TEST_POSTGRES_URL is set), an app with keys of each role."""
+PostgreSQL when TRIAGE_TEST_POSTGRES_URL is set), an app with keys of each role, an MLflow registry
+holding the tiny model (once per module that asks for it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -23,6 +25,9 @@ from sqlalchemy.engine import make_url
 from model.settings import Settings
 from serving.model_loader import LoadedModel, load_model
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 POSTGRES_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL")
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,6 +35,64 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def tiny_model(tiny_artifact: Path) -> LoadedModel:
     return load_model(Settings(model_path=tiny_artifact, work_dir=tiny_artifact.parent / "var"))
+
+
+@pytest.fixture(scope="module")
+def _no_global_tracking_uri() -> Iterator[None]:
+    """Registering models sets MLflow's process-wide tracking URI (and MLFLOW_TRACKING_URI, for child
+    processes): put both back as they were for the other tests."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    import mlflow
+
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None resets it and unsets MLFLOW_TRACKING_URI
+    if before is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+def registry_client(settings: Settings) -> MlflowClient:
+    """A client of ``settings``' registry (explicit URIs: never MLflow's process-wide one)."""
+    from mlflow import MlflowClient
+
+    uri = settings.resolved_mlflow_tracking_uri
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def register_versions(settings: Settings, *artifacts: Path) -> list[str]:
+    """Log each artifact folder as the next registry version of triage-classifier in ``settings``' store;
+    returns the versions. MLflow's process-wide tracking URI is back to the default afterwards."""
+    import mlflow
+
+    from training import tracking
+    from training.pyfunc import log_pyfunc
+
+    experiment = tracking.configure(settings)  # a local store keeps its artifacts in the work folder
+    try:
+        versions = []
+        for artifact in artifacts:
+            with mlflow.start_run(experiment_id=experiment):
+                versions.append(log_pyfunc(artifact))
+        return versions
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None: back to the default
+
+
+@pytest.fixture(scope="module")
+def registry(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory, _no_global_tracking_uri: None) -> Settings:
+    """An MLflow store holding the tiny artifact twice: version 1 (alias champion), version 2 (challenger).
+
+    Module-scoped (each module gets its own store): logging the ~40 MB artifact twice takes a few seconds."""
+    from model.artifact import REGISTERED_MODEL
+
+    root = tmp_path_factory.mktemp("registry")
+    settings = Settings(work_dir=root / "var", mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    versions = register_versions(settings, tiny_artifact, tiny_artifact)
+    assert versions == ["1", "2"]
+    client = registry_client(settings)
+    client.set_registered_model_alias(REGISTERED_MODEL, "champion", versions[0])
+    client.set_registered_model_alias(REGISTERED_MODEL, "challenger", versions[1])
+    assert client.get_model_version_download_uri(REGISTERED_MODEL, "1").startswith(root.resolve().as_uri())
+    return settings
 
 
 def postgres_database() -> Iterator[str]:

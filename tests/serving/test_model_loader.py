@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,47 +16,6 @@ from model.taxonomy import get_taxonomy
 from serving.model_loader import ModelLoadError, load_model
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _no_global_tracking_uri() -> Iterator[None]:
-    """Registering models sets MLflow's process-wide tracking URI (and MLFLOW_TRACKING_URI, for child
-    processes): put both back as they were for the other tests."""
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    yield
-    import mlflow
-
-    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None resets it and unsets MLFLOW_TRACKING_URI
-    if before is not None:
-        os.environ["MLFLOW_TRACKING_URI"] = before
-
-
-@pytest.fixture(scope="module")
-def registry(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """An MLflow store holding the tiny artifact twice: version 1 (alias champion), version 2 (challenger).
-
-    Module-scoped: logging the ~40 MB artifact twice takes a few seconds."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    from model.artifact import REGISTERED_MODEL
-    from training import tracking
-    from training.pyfunc import log_pyfunc
-
-    root = tmp_path_factory.mktemp("registry")
-    settings = Settings(work_dir=root / "var", mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
-    experiment = tracking.configure(settings)  # a local store keeps its artifacts in the work folder
-    versions = []
-    for _ in range(2):
-        with mlflow.start_run(experiment_id=experiment):
-            versions.append(log_pyfunc(tiny_artifact))
-    assert versions == ["1", "2"]
-    client = MlflowClient()
-    client.set_registered_model_alias(REGISTERED_MODEL, "champion", versions[0])
-    client.set_registered_model_alias(REGISTERED_MODEL, "challenger", versions[1])
-    assert client.get_model_version_download_uri(REGISTERED_MODEL, "1").startswith(root.resolve().as_uri())
-    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None: back to the default
-    return settings
 
 
 @pytest.fixture
