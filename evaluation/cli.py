@@ -25,7 +25,7 @@ CORPUS_COLUMNS = ["text", "language", "source", "split", "risk_tier", "policy_ar
 CALIBRATION_SPLIT = "calibration"
 
 
-def _sample(rows: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[str, Any]]:
+def sample_rows(rows: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[str, Any]]:
     if n is None or n >= len(rows):
         return rows
     return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), n))]
@@ -96,7 +96,14 @@ def _log_to_mlflow(result: EvaluationResult, out: Path, settings: Settings, *, l
             mlflow.log_param("model_version", loaded.version)
         mlflow.log_metrics(tracking.flatten(metrics_for_tracking(result)))
         mlflow.log_artifacts(str(out), artifact_path="report")
-        return str(run.info.run_id)
+        run_id = str(run.info.run_id)
+    if alias is not None:  # a registry version: the version points back at its latest evaluation per split
+        from mlflow import MlflowClient
+
+        from model.artifact import REGISTERED_MODEL
+
+        MlflowClient().set_model_version_tag(REGISTERED_MODEL, loaded.version, f"evaluation_run.{split}", run_id)
+    return run_id
 
 
 def evaluate_command(
@@ -153,12 +160,12 @@ def evaluate_command(
     if not rows:
         fail(f"--decisions {decisions}: no rows" if decisions is not None
              else f"--split {split}: no rows in {corpus_path}")
-    rows = _sample(rows, sample, seed)
+    rows = sample_rows(rows, sample, seed)
 
     calibration: list[dict[str, Any]] = []
     if corpus_path.is_file() and split_name != CALIBRATION_SPLIT:
         try:
-            calibration = _sample(read_corpus_split(corpus_path, CALIBRATION_SPLIT), calibration_sample, seed)
+            calibration = sample_rows(read_corpus_split(corpus_path, CALIBRATION_SPLIT), calibration_sample, seed)
         except (OSError, ValueError) as exc:
             fail(f"--corpus {corpus_path}: {exc}")
 

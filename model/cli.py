@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from evaluation.cli import evaluate_command
+from evaluation.promote import promote_command
 from serving.cli import db_app, decisions_app, keys_app, serve_command
 from training.cli import data_app, export_command, train_command
 
@@ -18,6 +19,7 @@ app.add_typer(data_app, name="data")
 app.command("train")(train_command)
 app.command("export")(export_command)
 app.command("evaluate")(evaluate_command)
+app.command("promote")(promote_command)
 app.command("serve")(serve_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
