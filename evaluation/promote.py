@@ -296,3 +296,42 @@ def promote_command(
     typer.echo(f"MLflow run {run_id} in experiment {PROMOTION_EXPERIMENT} ({DECISION_FILE})")
     if not decision.promote:
         raise typer.Exit(1)
+
+
+def rollback_command(
+    reason: Annotated[str, typer.Option(help="Why: recorded in the MLflow run (an incident id, a sentence).")],
+    champion: Annotated[str, typer.Option(help="The alias to roll back.")] = "champion",
+) -> None:
+    """Point the champion back at the version it replaced (``previous_champion``), without the guard: the
+    emergency path when a promoted model misbehaves in production. The two aliases swap, so running it
+    again undoes it; the run in ``triage-promotion`` records who asked why."""
+    import mlflow
+
+    from serving.model_loader import redact
+    from training import tracking
+
+    settings = get_settings()
+    if not ALIAS.match(champion):
+        fail(f"--champion {champion!r}: an alias is letters, digits, '_' and '-'")
+    if not reason.strip():
+        fail("--reason: say why (it is recorded with the rollback)")
+    previous = _resolve(settings, "--champion", previous_alias(champion))
+    if previous is None:
+        fail(f"--champion {champion}: no version has the alias {previous_alias(champion)}; nothing to roll back to")
+    current = _resolve(settings, "--champion", champion)
+    try:
+        experiment_id = tracking.configure(settings, PROMOTION_EXPERIMENT)
+        tags = {"decision": "rollback", "champion_alias": champion, "champion_version": previous.version,
+                "rolled_back_version": current.version if current else "", "reason": reason.strip()}
+        run_name = f"rollback-to-v{previous.version}"
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+            client = _client(settings)
+            client.set_registered_model_alias(REGISTERED_MODEL, champion, previous.version)
+            if current is not None:
+                client.set_registered_model_alias(REGISTERED_MODEL, previous_alias(champion), current.version)
+            run_id = str(run.info.run_id)
+    except Exception as exc:  # the registry or tracking store failing
+        fail(f"--champion {champion}: rollback failed: {type(exc).__name__}: {redact(str(exc))}")
+    moved = f"; {previous_alias(champion)} -> version {current.version}" if current else ""
+    typer.echo(f"{champion} -> version {previous.version}{moved}")
+    typer.echo(f"MLflow run {run_id} in experiment {PROMOTION_EXPERIMENT}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from evaluation.cli import evaluate_command
-from evaluation.promote import promote_command
+from evaluation.promote import promote_command, rollback_command
 from serving.cli import db_app, decisions_app, keys_app, serve_command
 from training.cli import data_app, export_command, train_command
 
@@ -20,6 +20,7 @@ app.command("train")(train_command)
 app.command("export")(export_command)
 app.command("evaluate")(evaluate_command)
 app.command("promote")(promote_command)
+app.command("rollback")(rollback_command)
 app.command("serve")(serve_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")

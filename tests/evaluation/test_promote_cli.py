@@ -244,3 +244,24 @@ def test_an_unreachable_registry_is_one_line(tmp_path: Path, monkeypatch: pytest
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: --challenger challenger: the MLflow registry at sqlite:///")
     assert "did not answer" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_rollback_swaps_champion_and_previous_champion_and_records_why(client: Any) -> None:
+    set_aliases(client, champion=BAD, previous_champion=GOOD, challenger=BAD)
+    result = runner.invoke(app, ["rollback", "--reason", "INC-42: threats auto-closed"])
+    assert result.exit_code == 0, result.output
+    assert f"champion -> version {GOOD}; previous_champion -> version {BAD}" in result.output
+    assert aliases(client) == {"champion": GOOD, "previous_champion": BAD, "challenger": BAD}
+    run_id = re.search(r"MLflow run (\w+)", result.output).group(1)  # type: ignore[union-attr]
+    tags = client.get_run(run_id).data.tags
+    assert tags["decision"] == "rollback" and tags["reason"] == "INC-42: threats auto-closed"
+    assert (tags["champion_version"], tags["rolled_back_version"]) == (GOOD, BAD)
+
+
+def test_a_rollback_needs_a_previous_champion_and_a_reason(client: Any) -> None:
+    set_aliases(client, champion=GOOD)
+    result = runner.invoke(app, ["rollback", "--reason", "INC-43"])
+    assert result.exit_code == 2
+    assert "no version has the alias previous_champion; nothing to roll back to" in result.output
+    assert aliases(client) == {"champion": GOOD}
+    assert runner.invoke(app, ["rollback", "--reason", " "]).exit_code == 2
