@@ -204,6 +204,10 @@ def evaluate_command(
                    f"per language misses {c.mondrian_outcome.miss_rate:.2%}, workload "
                    f"{c.mondrian_outcome.workload:.1%}; deployed threshold {c.deployed.threshold:.4f} misses "
                    f"{c.deployed.miss_rate:.2%}, workload {c.deployed.workload:.1%}")
+    if result.artifact_conformal is not None:
+        own = result.artifact_conformal
+        typer.echo(f"the artifact's conformal thresholds (routing): miss {own.miss_rate:.2%} of high-risk rows, "
+                   f"workload {own.workload:.1%}")
     if result.routing is not None:
         r = result.routing
         typer.echo(f"routing (policy {r.policy_version}): automated {r.automated:.1%}, to people {r.to_people:.1%}"

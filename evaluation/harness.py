@@ -167,6 +167,9 @@ class EvaluationResult(BaseModel):
     #: (a row with two areas is in both slices).
     slices: dict[str, list[SliceMetrics]]
     conformal: ConformalReport | None = None
+    #: The artifact's own conformal thresholds (what routing uses), judged on the evaluated rows: the miss
+    #: rate of high-risk rows below their language's threshold, and the share of rows at or above it.
+    artifact_conformal: ThresholdOutcome | None = None
     routing: RoutingOutcome | None = None
 
     def headline(self) -> dict[str, float]:
@@ -278,6 +281,17 @@ def _slices(groups: Sequence[str], true: Ints, pred: Ints, high: int, n_classes:
 def _outcome(p_high: Floats, is_high: Bools, threshold: float) -> ThresholdOutcome:
     report = evaluate_miss_rate(p_high, is_high, threshold)
     return ThresholdOutcome(threshold=threshold, miss_rate=report.miss_rate, workload=report.sent_to_humans_share)
+
+
+def _artifact_conformal(meta: ArtifactMeta, p_high: Floats, is_high: Bools,
+                        languages: Sequence[str]) -> ThresholdOutcome | None:
+    if meta.conformal is None:
+        return None
+    per_row = np.array([meta.conformal.threshold(lang) for lang in languages], dtype=np.float64)
+    n_high = int(is_high.sum())
+    return ThresholdOutcome(threshold=None,
+                            miss_rate=float(np.mean(p_high[is_high] < per_row[is_high])) if n_high else 0.0,
+                            workload=float(np.mean(p_high >= per_row)))
 
 
 def conformal_report(p_high_cal: Floats, is_high_cal: Bools, languages_cal: Sequence[str],
@@ -427,6 +441,7 @@ def measure(meta: ArtifactMeta, rows: Sequence[Mapping[str, Any]], tier_probs: F
                 "source": _slices(labels.sources, true, pred, high, len(tiers)),
                 "policy_area": area_slices},
         conformal=conformal,
+        artifact_conformal=_artifact_conformal(meta, p_high, is_high, labels.languages),
         routing=routing_outcome(meta, rows, tier_probs, area_probs, policy) if policy is not None else None,
     )
 

@@ -102,10 +102,14 @@ def write_plots(result: EvaluationResult, out: Path) -> list[str]:
 
 
 def _conformal_section(result: EvaluationResult) -> str:
-    c = result.conformal
+    c, own = result.conformal, result.artifact_conformal
+    deployed = "" if own is None else (
+        f"<p>The artifact's own conformal thresholds (fitted at export, used by routing's "
+        f"<code>grey.high_risk_possible</code> rule): miss rate {own.miss_rate:.2%} of the high-risk rows, "
+        f"workload {own.workload:.1%}.</p>")
     if c is None:
-        return ("<h2>Conformal high-risk threshold</h2><p class='note'>Not computed: no calibration rows "
-                "were given.</p>")
+        return ("<h2>Conformal high-risk threshold</h2>" + deployed + "<p class='note'>Not refitted: no "
+                "calibration rows were given.</p>")
     rows = [
         ("deployed (artifact)", c.deployed.threshold, c.deployed.miss_rate, c.deployed.workload),
         ("conformal, pooled", c.pooled.threshold, c.pooled.miss_rate, c.pooled.workload),
@@ -121,7 +125,7 @@ def _conformal_section(result: EvaluationResult) -> str:
         f"judged on the {result.n:,} evaluated rows ({c.n_high:,} high risk). The miss rate is the share of "
         "truly high-risk reports scored below the threshold; the workload is the share of all reports at or "
         f"above it (sent to people).{degenerate}</p>"
-        + _table(["threshold", "value", "miss rate", "workload"], rows)
+        + _table(["threshold", "value", "miss rate", "workload"], rows) + deployed
         + "<p class='note'>Per language (<code>*</code>: pooled; a language with too few high-risk calibration "
           "rows falls back to the pooled threshold). Guarantee: miss rate at most alpha on average, if "
           "calibration and evaluated rows are exchangeable.</p>"

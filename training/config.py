@@ -30,7 +30,9 @@ class TrainConfig(BaseModel):
     max_length: Annotated[int, Field(ge=16, le=512)] = 64
     batch_size: Positive = 32
     epochs: Positive = 1
-    #: Train on at most this many rows, balanced over language x tier; None for all.
+    #: Train on at most this many rows, balanced over language x tier; None for all. The quick profile's
+    #: budget is this (16,000 rows: 500 steps of 32, one epoch with its whole learning-rate schedule), not
+    #: the clock, so that the same command gives the same model on a busy machine.
     max_train_rows: Positive | None = 16_000
     #: How the training sample spreads over language x tier cells: each cell in proportion to its
     #: size ** power (0: every cell alike, 1: as in the corpus).
@@ -51,8 +53,9 @@ class TrainConfig(BaseModel):
     #: Evaluate on validation this many times per epoch (early stopping and checkpoints happen there).
     evals_per_epoch: Positive = 4
     patience: Positive = 2
-    #: Stop the training loop after this many minutes (the quick profile's budget); None for no limit.
-    max_minutes: float | None = Field(default=7.0, gt=0)
+    #: Stop the training loop after this many minutes, a safety limit (a run cut by it says so in
+    #: ``stop_reason``, and its model depends on the machine's speed); None for no limit.
+    max_minutes: float | None = Field(default=30.0, gt=0)
     #: Weight of the area loss beside the tier loss.
     area_loss_weight: float = Field(default=1.0, ge=0)
     #: Treat a row labelled "none" as a negative for every area, not only those its source labels

@@ -242,13 +242,17 @@ def test_routing_counts_the_automated_share_and_the_high_risk_reports_that_reach
     with_conformal = base.model_copy(update={"languages": ["en"],
                                              "conformal": Conformal(alpha=0.1, high_risk={"*": 0.08})})
 
-    routed = measure(with_conformal, rows, tier_probs, area, policy=policy).routing
+    measured = measure(with_conformal, rows, tier_probs, area, policy=policy)
+    routed = measured.routing
     assert routed is not None
     assert routed.actions == {"escalate": 0.25, "review": 0.25, "auto_close": 0.25, "auto_route": 0.25}
     assert (routed.automated, routed.to_people) == (0.5, 0.5)
     assert routed.n_high == 2 and routed.high_risk_to_people == 1.0
     assert routed.grey_rules == {"grey.high_risk_possible": 0.25}
     assert routed.policy_version == policy.version
+    # The artifact's own thresholds: both high-risk rows reach 0.08, and half of all rows do.
+    assert measured.artifact_conformal is not None
+    assert (measured.artifact_conformal.miss_rate, measured.artifact_conformal.workload) == (0.0, 0.5)
 
     without = measure(with_conformal.model_copy(update={"conformal": None}), rows, tier_probs, area, policy=policy)
     assert without.routing is not None and without.routing.high_risk_to_people == 0.5

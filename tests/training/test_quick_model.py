@@ -76,8 +76,8 @@ def test_onnx_parity_and_int8_quality(trained: tuple[TrainResult, ExportResult])
     # The criterion that matters: int8 loses at most 0.01 macro-F1 on either head against fp32.
     assert metrics["int8_minus_fp32"]["tier_macro_f1"] >= -0.01
     assert metrics["int8_minus_fp32"]["area_macro_f1"] >= -0.01
-    # Top-tier agreement is a sanity check: the quick run is time-budgeted, so its weights (and how close
-    # rows sit to a tier boundary) vary with the machine's load; measured 0.988 to 0.992.
+    # Top-tier agreement is a looser sanity check (how many rows sit at a tier boundary varies between
+    # models); measured 0.988 to 0.992.
     assert metrics["parity"]["int8_vs_fp32_top_tier_agreement"] >= 0.98
 
 
