@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     score_threads: int | None = Field(
         default=None, ge=1, le=256, description="onnxruntime intra-op threads; by default one per CPU core."
     )
+    batch_max_wait_ms: float = Field(
+        default=2.0, ge=0, le=100,
+        description="Micro-batching: how long the server may hold a scoring request, at most, waiting for others "
+        "to score in the same model call (requests that arrive while the model is busy are merged without "
+        "waiting). 0: no batching, each request runs the model on its own.",
+    )
+    batch_max_size: int = Field(
+        default=32, ge=1, le=1024,
+        description="Micro-batching: the most reports in one model call; a larger request is scored in chunks "
+        "of this size, other requests going in between.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field(default="json", description="Structured JSON lines, or plain text.")
     max_request_bytes: int = Field(

@@ -66,6 +66,7 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
             # abandoned (its result discarded), not interrupted.
             serving.cancel()
             await asyncio.wait({serving})
+            await asyncio.to_thread(state.close)  # the batching thread, once the requests have finished
             engine.dispose()
 
     app = FastAPI(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,12 +13,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from model.settings import Settings
 from serving.auth import Principal, Role, authenticate
+from serving.batching import MicroBatcher
 from serving.errors import ApiError
 from serving.language import LanguageDetector
 from serving.metrics import Metrics
 from serving.model_loader import LoadedModel
 from serving.policy import RoutingPolicy
 from serving.service import ScoringService
+
+#: Length bucketing of a merged batch: the scorer runs it shortest text first, and a text joins the current
+#: onnxruntime call only if that adds at most this many pad tokens to it (a call's fixed cost is about 8 tokens'
+#: worth). Measured on the demo model (2 cores, CPU per report): groups of 8 requests of mixed length 29 ms padded
+#: in one call, 19 ms bucketed; one report per call 20.5 ms.
+MODEL_CALL_MAX_PADDING = 8
 
 
 @dataclass
@@ -33,14 +41,35 @@ class AppState:
     model_error: str | None = None
     #: Why the registry version the alias names now is not the one served ("version 3: ..."); None when it is.
     reload_error: str | None = None
+    #: Set at shutdown: a model loaded after that gets no batching thread.
+    closed: bool = False
 
     def serve(self, model: LoadedModel) -> None:
         """Serve ``model`` from now on. Requests in flight keep the service they already hold, so the swap
-        needs no lock: each request reads ``service`` once (``get_service``)."""
-        self.service = ScoringService(model, self.policy, self.detector, self.sessions, self.metrics)
+        needs no lock: each request reads ``service`` once (``get_service``). The old service's batcher
+        scores what it holds and stops (without waiting here: this may run on the event loop); a request
+        that reaches it later scores unbatched."""
+        settings = self.settings
+        call = partial(model.scorer.probabilities, batch_size=settings.batch_max_size,
+                       max_padding=MODEL_CALL_MAX_PADDING)
+        batcher = MicroBatcher(call, max_wait_ms=settings.batch_max_wait_ms, max_batch=settings.batch_max_size,
+                               metrics=self.metrics, name=f"triage-batcher-{model.version}")
+        previous = self.service
+        self.service = ScoringService(model, self.policy, self.detector, self.sessions, self.metrics,
+                                      batcher=batcher)
+        if previous is not None:
+            previous.close(wait=False)
+        if self.closed:  # a load that finished after shutdown began
+            batcher.close(wait=False)
         self.model, self.model_error, self.reload_error = model, None, None
         self.metrics.model_info.clear()
         self.metrics.model_info.labels(model.name, model.version, model.source).set(1)
+
+    def close(self) -> None:
+        """At shutdown, once requests have finished: stop the batching thread."""
+        self.closed = True
+        if self.service is not None:
+            self.service.close()
 
 
 def get_state(request: Request) -> AppState:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Micro-batching waits are meant to be a few milliseconds: finer buckets at the bottom.
+WAIT_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class Metrics:
@@ -27,8 +30,16 @@ class Metrics:
             "triage_reports_by_language", "Reports scored, by the language routing used.", ["language"],
             registry=self.registry)
         self.scoring = Histogram(
-            "triage_model_inference_seconds", "Model inference time per call (a batch or a single report).",
+            "triage_model_inference_seconds", "Model inference time per model call (tokenising included); "
+            "with micro-batching one call scores the reports of several requests.",
             buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.batch_size = Histogram(
+            "triage_model_batch_size", "Reports per model call (TRIAGE_BATCH_MAX_SIZE caps it when batching).",
+            buckets=BATCH_SIZE_BUCKETS, registry=self.registry)
+        self.batch_queue_wait = Histogram(
+            "triage_model_batch_queue_wait_seconds", "Time a request (or one chunk of a large one) waited for "
+            "the micro-batcher before its model call started: the collecting wait plus any call before it.",
+            buckets=WAIT_BUCKETS, registry=self.registry)
         self.model_info = Gauge(
             "triage_model_info", "The model being served (value 1).", ["name", "version", "source"],
             registry=self.registry)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,10 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from model.schema import Report
-from model.scorer import Score
+from model.scorer import Score, to_scores
 from model.taxonomy import get_taxonomy
 from serving import audit
 from serving.auth import Principal
+from serving.batching import MicroBatcher
 from serving.db.engine import transaction
 from serving.db.models import QueueItemRow, ReportRow, RouteRow, ScoreRow, utcnow
 from serving.language import Detection, LanguageDetector
@@ -73,13 +73,22 @@ class _Scored:
 
 
 class ScoringService:
+    """Scores with ``model`` through ``batcher`` (by default none: each call runs the model itself).
+
+    The service owns its batcher: ``close()`` stops it once the service is no longer served."""
+
     def __init__(self, model: LoadedModel, policy: RoutingPolicy, detector: LanguageDetector,
-                 sessions: sessionmaker[Session], metrics: Metrics) -> None:
+                 sessions: sessionmaker[Session], metrics: Metrics, *, batcher: MicroBatcher | None = None) -> None:
         self.model = model
         self.policy = policy
         self.detector = detector
         self.sessions = sessions
         self.metrics = metrics
+        self.batcher = batcher or MicroBatcher(model.scorer.probabilities, max_wait_ms=0, metrics=metrics)
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the batcher once the requests it holds are scored; later calls still score (unbatched)."""
+        self.batcher.close(wait=wait)
 
     def score(self, reports: Sequence[Report], principal: Principal, *, field_prefix: str = "") -> list[Decision]:
         """Decisions for ``reports``, in order; new reports are scored and stored, known ones replayed."""
@@ -117,12 +126,12 @@ class ScoringService:
 
     def _score_and_store(self, items: list[tuple[Report, str]], principal: Principal) -> dict[str, Decision]:
         received_at = utcnow()
-        started = time.perf_counter()
-        scores = self.model.scorer.score([r.text for r, _ in items])
-        self.metrics.scoring.observe(time.perf_counter() - started)
+        probabilities = self.batcher.submit([r.text for r, _ in items])
+        # Language detection is pure Python (a few ms a report): it runs while the batcher scores the texts.
+        detections = [self.detector.detect(r.normalized_text) for r, _ in items]
+        scores = to_scores(self.model.scorer.meta, *probabilities.result())
         scored = []
-        for (report, digest), score in zip(items, scores, strict=True):
-            detection = self.detector.detect(report.normalized_text)
+        for (report, digest), score, detection in zip(items, scores, detections, strict=True):
             view = ModelView.from_score(score, self.model.scorer.meta)
             lang = LanguageView(detected=detection.language, confidence=detection.confidence, hint=report.language)
             decided = route(report, view, lang, self.policy, received_at)
