@@ -44,6 +44,32 @@ def read_corpus_split(corpus: Path, split: str) -> list[dict[str, Any]]:
     return rows
 
 
+def load_rows(settings: Settings, *, decisions: Path | None, corpus: Path | None,
+              split: str) -> list[dict[str, Any]]:
+    """The rows to evaluate: a decisions export when given, else the corpus split. A missing or bad file, or
+    no rows, stops the command with an error naming the option and the file (and the line, for decisions)."""
+    if decisions is not None:
+        if not decisions.is_file():
+            fail(f"--decisions {decisions}: not found")
+        try:
+            rows = read_decisions(decisions)
+        except (CorpusError, ValueError) as exc:
+            fail(f"--decisions {decisions}: {exc}")
+        if not rows:
+            fail(f"--decisions {decisions}: no rows")
+        return rows
+    path = corpus or settings.corpus_dir / "corpus.parquet"
+    if not path.is_file():
+        fail(f"--corpus {path}: not found; build it with `triage data build`")
+    try:
+        rows = read_corpus_split(path, split)
+    except (OSError, ValueError) as exc:
+        fail(f"--corpus {path}: {exc}")
+    if not rows:
+        fail(f"--split {split}: no rows in {path}")
+    return rows
+
+
 def read_decisions(path: Path) -> list[dict[str, Any]]:
     """Rows of a decisions export (the corpus's generic JSON Lines format). Errors name the line."""
     from training.data.readers import iter_jsonl
@@ -136,30 +162,14 @@ def evaluate_command(
     if not 0.0 < alpha < 1.0:
         fail(f"--alpha {alpha}: must be strictly between 0 and 1")
     corpus_path = corpus or settings.corpus_dir / "corpus.parquet"
-    if decisions is not None and not decisions.is_file():
-        fail(f"--decisions {decisions}: not found")
-    if decisions is None and not corpus_path.is_file():
-        fail(f"--corpus {corpus_path}: not found; build it with `triage data build`")
     if artifact is None and alias is None and settings.model_path is not None:
         artifact = settings.model_path
 
+    rows = load_rows(settings, decisions=decisions, corpus=corpus_path, split=split)
     if decisions is not None:
-        try:
-            rows = read_decisions(decisions)
-        except (CorpusError, ValueError) as exc:
-            fail(f"--decisions {decisions}: {exc}")
-        source = f"decisions {decisions.name}"
-        split_name = "decisions"
+        source, split_name = f"decisions {decisions.name}", "decisions"
     else:
-        try:
-            rows = read_corpus_split(corpus_path, split)
-        except (OSError, ValueError) as exc:
-            fail(f"--corpus {corpus_path}: {exc}")
-        source = f"split {split}"
-        split_name = split
-    if not rows:
-        fail(f"--decisions {decisions}: no rows" if decisions is not None
-             else f"--split {split}: no rows in {corpus_path}")
+        source, split_name = f"split {split}", split
     rows = sample_rows(rows, sample, seed)
 
     calibration: list[dict[str, Any]] = []

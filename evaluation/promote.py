@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from evaluation.cli import SPLITS, read_corpus_split, read_decisions, sample_rows
+from evaluation.cli import SPLITS, load_rows, sample_rows
 from model.artifact import REGISTERED_MODEL
 from model.cli_support import fail
 from model.settings import Settings, get_settings
-from training.data.errors import CorpusError
 
 if TYPE_CHECKING:
     from evaluation.promotion import Contender, Decision
@@ -83,29 +82,6 @@ def _load(settings: Settings, candidate: Candidate) -> LoadedModel:
         fail(f"{where}: {exc}")
     except Exception as exc:  # the download failing: MLflow, storage or network errors
         fail(f"{where}: cannot download it from the MLflow registry: {type(exc).__name__}: {redact(str(exc))}")
-
-
-def _read_rows(settings: Settings, *, decisions: Path | None, corpus: Path | None, split: str) -> list[dict[str, Any]]:
-    if decisions is not None:
-        if not decisions.is_file():
-            fail(f"--decisions {decisions}: not found")
-        try:
-            rows = read_decisions(decisions)
-        except (CorpusError, ValueError) as exc:
-            fail(f"--decisions {decisions}: {exc}")
-        if not rows:
-            fail(f"--decisions {decisions}: no rows")
-        return rows
-    path = corpus or settings.corpus_dir / "corpus.parquet"
-    if not path.is_file():
-        fail(f"--corpus {path}: not found; build it with `triage data build`")
-    try:
-        rows = read_corpus_split(path, split)
-    except (OSError, ValueError) as exc:
-        fail(f"--corpus {path}: {exc}")
-    if not rows:
-        fail(f"--split {split}: no rows in {path}")
-    return rows
 
 
 def _contender(loaded: LoadedModel, rows: list[dict[str, Any]], option: str) -> Contender:
@@ -260,7 +236,7 @@ def promote_command(
     config = GuardConfig(confidence=confidence, seed=seed, f1_tolerance=f1_tolerance,
                          language_margin=language_margin, min_language_rows=min_language_rows)
 
-    every_row = _read_rows(settings, decisions=decisions, corpus=corpus, split=split)
+    every_row = load_rows(settings, decisions=decisions, corpus=corpus, split=split)
     rows = sample_rows(every_row, sample or None, seed)
     split_name = "decisions" if decisions is not None else split
     source = f"decisions {decisions.name}" if decisions is not None else f"split {split}"
