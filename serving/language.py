@@ -1,8 +1,12 @@
 """Language identification for routing (language markets, the supported-language rule) and metric slices.
 
-langdetect (a port of Google's language-detection, 55 languages) with a fixed seed, so the same text
-always gets the same answer. The normaliser's placeholders (``[url]``, ``@user``) and digits are removed
-first: they say nothing about the language and make short texts look English.
+py3langid: langid.py's naive Bayes model over byte n-grams (97 languages, the model ships inside the
+package), reimplemented on numpy. Deterministic, and 14 times faster than langdetect, which the service used
+before, with a quarter of its confident mistakes. On 1,500 test-split reports of the corpus
+(`python -m benchmarks.language`, BENCHMARKS.md): 1.25 ms a report against 17.9 ms; at the policy's confidence
+floor, 0.60, 90.4 % of reports get a language and 99.1 % of those are right, 12 confident mistakes (langdetect at
+its floor, 0.80: 93.4 %, 96.8 %, 45 mistakes). The normaliser's placeholders (``[url]``, ``@user``) and digits
+are removed first: they say nothing about the language and make short texts look English.
 """
 
 from __future__ import annotations
@@ -10,12 +14,11 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 _NOISE = re.compile(r"\[url\]|@user|[\d_#@]+")
 #: Fewer letters than this and the detector's answer is noise: the language counts as undetected.
 MIN_LETTERS = 3
-#: langdetect's codes for Chinese carry a region; the model's languages do not.
-_ALIASES = {"zh-cn": "zh", "zh-tw": "zh"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,33 +28,25 @@ class Detection:
 
 
 class LanguageDetector:
-    """Thread-safe after ``load()``; loading the profiles takes about a second, so do it at start-up."""
+    """Thread-safe; loading the model takes about a second, so ``load()`` it at start-up."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loaded = False
+        self._identifier: Any = None
 
     def load(self) -> None:
         with self._lock:
-            if self._loaded:
+            if self._identifier is not None:
                 return
-            from langdetect import DetectorFactory
-            from langdetect.detector_factory import init_factory
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-            DetectorFactory.seed = 0
-            init_factory()
-            self._loaded = True
+            self._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
     def detect(self, text: str) -> Detection:
-        from langdetect import detect_langs
-        from langdetect.lang_detect_exception import LangDetectException
-
-        self.load()
+        if self._identifier is None:
+            self.load()
         cleaned = _NOISE.sub(" ", text)
         if sum(ch.isalpha() for ch in cleaned) < MIN_LETTERS:
             return Detection(None, 0.0)
-        try:
-            best = detect_langs(cleaned)[0]
-        except LangDetectException:
-            return Detection(None, 0.0)
-        return Detection(_ALIASES.get(best.lang, best.lang), round(float(best.prob), 4))
+        language, probability = self._identifier.classify(cleaned)
+        return Detection(str(language), round(float(probability), 4))
