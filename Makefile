@@ -63,6 +63,7 @@ test: install-dev lint typecheck unit
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/hadolint --config .hadolint.yaml Dockerfile deploy/mlflow/Dockerfile
 
 typecheck: install-dev
 	$(BIN)/mypy
