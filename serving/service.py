@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from model.schema import Report
 from model.scorer import Score, to_scores
 from model.taxonomy import get_taxonomy
-from serving import audit
+from serving import audit, webhooks
 from serving.auth import Principal
 from serving.batching import MicroBatcher
 from serving.db.engine import transaction
@@ -75,16 +75,19 @@ class _Scored:
 class ScoringService:
     """Scores with ``model`` through ``batcher`` (by default none: each call runs the model itself).
 
-    The service owns its batcher: ``close()`` stops it once the service is no longer served."""
+    The service owns its batcher: ``close()`` stops it once the service is no longer served. With
+    ``webhook_events``, a high-risk report's webhook event is stored in the report's transaction."""
 
     def __init__(self, model: LoadedModel, policy: RoutingPolicy, detector: LanguageDetector,
-                 sessions: sessionmaker[Session], metrics: Metrics, *, batcher: MicroBatcher | None = None) -> None:
+                 sessions: sessionmaker[Session], metrics: Metrics, *, batcher: MicroBatcher | None = None,
+                 webhook_events: bool = False) -> None:
         self.model = model
         self.policy = policy
         self.detector = detector
         self.sessions = sessions
         self.metrics = metrics
         self.batcher = batcher or MicroBatcher(model.scorer.probabilities, max_wait_ms=0, metrics=metrics)
+        self.webhook_events = webhook_events
 
     def close(self, *, wait: bool = True) -> None:
         """Stop the batcher once the requests it holds are scored; later calls still score (unbatched)."""
@@ -179,6 +182,8 @@ class ScoringService:
                 report_pk=row.id, queue=decided.queue, kind=kind, status="open", priority=decided.priority,
                 due_at=decided.sla_deadline, created_at=now, claimed_by=None, lease_expires_at=None, closed_at=None,
             ))
+        if self.webhook_events:
+            webhooks.enqueue_for_route(session, row, decided, self.metrics)
         audit.record(session, principal.key_id, "report.scored", "report", report.report_id, {
             "model": f"{self.model.name}:{self.model.version}", "policy_version": self.policy.version,
             "tier": decided.tier.value, "action": decided.action.value, "queue": decided.queue,

@@ -11,7 +11,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -180,3 +192,35 @@ class AuditRow(Base):
     subject_id: Mapped[str] = mapped_column(String(128), index=True)
     #: Ids, versions, labels and reasons only: never report text or secrets.
     details: Mapped[dict[str, Any]]
+
+
+class WebhookEventRow(Base):
+    """The webhook outbox: an event is written in the transaction of the change it reports, and a delivery
+    worker (serving/webhooks.py) posts it later, so no event is lost to a crash or a receiver being down.
+
+    One event per (type, subject): a report is reported high-risk once, a queue item's SLA breach once, whatever
+    the number of server processes. ``claimed_by``/``claimed_until`` are the lease of the worker delivering it.
+    The payload holds ids, labels and versions, never report text (added at delivery time when configured)."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("event_type", "subject", name="uq_webhook_events_type_subject"),
+        Index("ix_webhook_events_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: Public id, sent as Triage-Event-Id: receivers deduplicate on it.
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    #: The report_id (report.high_risk) or the queue item id (queue_item.sla_breached).
+    subject: Mapped[str] = mapped_column(String(160))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    #: Why the last attempt failed ("HTTP 500", "ConnectError"): no response body, no URL, no secret.
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    delivered_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
