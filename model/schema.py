@@ -198,7 +198,9 @@ class ReviewDecision(_Strict):
     risk_tier: RiskTier
     policy_areas: Annotated[list[PolicyArea], Field(min_length=1, max_length=len(PolicyArea))]
     action: ReviewAction
-    note: Annotated[str, Field(max_length=MAX_NOTE_CHARS)] | None = None
+    #: A NUL character is refused (no database text column holds one), not silently dropped: a note is the
+    #: specialist's own words.
+    note: Annotated[str, Field(max_length=MAX_NOTE_CHARS, pattern=r"^[^\x00]*$")] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ReviewDecision:

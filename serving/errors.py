@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.queues import QueueError
@@ -96,6 +96,14 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(400, "invalid_request", message, [FieldError(field="body", message=message)])
         code = _HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def _bad_value(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value (e.g. a NUL character in PostgreSQL text): the request is at fault, not
+        # the database. The schemas refuse what they can name; this is the net under them.
+        log.warning("database refused a value: %s", type(exc.orig).__name__ if exc.orig is not None else "DataError")
+        return error_response(422, "invalid_request", "a value in the request cannot be stored (for example a NUL "
+                              "character); nothing was stored")
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, exc: DBAPIError) -> JSONResponse:

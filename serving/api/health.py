@@ -6,11 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.db.engine import ping
 from serving.deps import AdminKey, StateDep
+from serving.schemas import ErrorBody
 
 router = APIRouter(tags=["operations"])
 
@@ -43,6 +44,11 @@ async def ready(state: StateDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "5"})
 
 
-@router.get("/metrics", summary="Prometheus metrics (admin key)")
+@router.get("/metrics", summary="Prometheus metrics (admin key)", response_class=PlainTextResponse,
+            responses={code: {"model": ErrorBody, "description": text} for code, text in {
+                401: "No API key, or an invalid or revoked one.",
+                403: "Only admin keys may read the metrics.",
+                429: "This key is over its rate limit; retry after Retry-After seconds.",
+            }.items()})
 def metrics(state: StateDep, _: AdminKey) -> Response:
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

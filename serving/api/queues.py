@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from sqlalchemy.orm import Session
 
 from model.schema import ReviewDecision
@@ -14,6 +15,7 @@ from serving.db.models import QueueItemRow, ReportRow, ReviewDecisionRow, utcnow
 from serving.deps import ReviewerKey, StateDep
 from serving.qa import AgreementReport, agreement_report
 from serving.schemas import (
+    ErrorBody,
     ItemOut,
     QueueOut,
     QueuesOut,
@@ -25,6 +27,36 @@ from serving.service import decision_from_row
 
 router = APIRouter(prefix="/v1", tags=["review"])
 AT_RISK = timedelta(hours=1)
+
+#: What every route here may answer besides its result.
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in {
+        401: "No API key, or an invalid or revoked one.",
+        403: "The key's role may not do this (reviewer and admin keys only).",
+        422: "The request is invalid; `fields` names each invalid field.",
+        429: "This key is over its rate limit; retry after Retry-After seconds.",
+        503: "The database is unavailable; retry after Retry-After seconds.",
+    }.items()
+}
+#: ... and the routes of one item, with a body or not.
+ITEM_ERRORS: dict[int | str, dict[str, object]] = {**ERRORS, **{
+    code: {"model": ErrorBody, "description": text} for code, text in {
+        404: "No queue item with this id.",
+        409: "The item is decided already, claimed by another reviewer, or not claimed by this key under a live "
+             "lease.",
+    }.items()
+}}
+BODY_ERRORS: dict[int | str, dict[str, object]] = {**ITEM_ERRORS, **{
+    code: {"model": ErrorBody, "description": text} for code, text in {
+        400: "The body is not UTF-8 encoded JSON.",
+        413: "The request body is too large.",
+    }.items()
+}}
+#: Queue item ids are 64-bit: a larger number is refused by name (422), not passed to the database.
+ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The queue item's id.")]
+#: A queue name as the routing policy allows it (``serving.policy.QueueName``): anything else names no queue and is
+#: refused by name (422), never passed to the database (PostgreSQL refuses a NUL character in a query).
+QueueName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="The queue's name.")]
 
 
 def item_out(session: Session, item: QueueItemRow) -> ItemOut:
@@ -42,7 +74,8 @@ def item_out(session: Session, item: QueueItemRow) -> ItemOut:
     )
 
 
-@router.get("/queues", response_model=QueuesOut, summary="Queues with counts, oldest age and SLA status")
+@router.get("/queues", response_model=QueuesOut, responses=ERRORS,
+            summary="Queues with counts, oldest age and SLA status")
 def list_queues(state: StateDep, _: ReviewerKey) -> QueuesOut:
     with state.sessions() as session:
         return QueuesOut(queues=queue_overview(session, utcnow()))
@@ -61,9 +94,9 @@ def queue_overview(session: Session, now: datetime) -> list[QueueOut]:
 
 
 @router.post("/queues/{queue}:claim", response_model=ItemOut, status_code=200,
-             responses={204: {"description": "Nothing to claim in this queue."}},
+             responses={**ERRORS, 204: {"description": "Nothing to claim in this queue."}},
              summary="Claim the most urgent item of a queue (a lease that expires)")
-def claim(queue: str, state: StateDep, reviewer: ReviewerKey) -> ItemOut | Response:
+def claim(queue: QueueName, state: StateDep, reviewer: ReviewerKey) -> ItemOut | Response:
     with transaction(state.sessions) as session:
         item = queues.claim_next(session, queue, reviewer, state.policy)
         if item is None:
@@ -71,27 +104,30 @@ def claim(queue: str, state: StateDep, reviewer: ReviewerKey) -> ItemOut | Respo
         return item_out(session, item)
 
 
-@router.get("/items/{item_id}", response_model=ItemOut, summary="One queue item with its report and scores")
-def get_item(item_id: int, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
+@router.get("/items/{item_id}", response_model=ItemOut, responses=ITEM_ERRORS,
+            summary="One queue item with its report and scores")
+def get_item(item_id: ItemId, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
     with transaction(state.sessions) as session:
         return item_out(session, queues.view_item(session, item_id, reviewer))
 
 
-@router.post("/items/{item_id}:release", response_model=ItemOut, summary="Give a claimed item back to its queue")
-def release(item_id: int, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
+@router.post("/items/{item_id}:release", response_model=ItemOut, responses=ITEM_ERRORS,
+             summary="Give a claimed item back to its queue")
+def release(item_id: ItemId, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
     with transaction(state.sessions) as session:
         return item_out(session, queues.release(session, item_id, reviewer))
 
 
-@router.post("/items/{item_id}:reassign", response_model=ItemOut, summary="Hand an item to another reviewer")
-def reassign(item_id: int, body: ReassignRequest, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
+@router.post("/items/{item_id}:reassign", response_model=ItemOut, responses=BODY_ERRORS,
+             summary="Hand an item to another reviewer")
+def reassign(item_id: ItemId, body: ReassignRequest, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
     with transaction(state.sessions) as session:
         return item_out(session, queues.reassign(session, item_id, body.to, reviewer, state.policy))
 
 
-@router.post("/items/{item_id}:decide", response_model=ReviewDecisionOut,
+@router.post("/items/{item_id}:decide", response_model=ReviewDecisionOut, responses=BODY_ERRORS,
              summary="Decide a claimed item: final tier, policy areas, action, note")
-def decide(item_id: int, body: ReviewDecision, state: StateDep, reviewer: ReviewerKey) -> ReviewDecisionOut:
+def decide(item_id: ItemId, body: ReviewDecision, state: StateDep, reviewer: ReviewerKey) -> ReviewDecisionOut:
     with transaction(state.sessions) as session:
         row = queues.decide(session, item_id, reviewer, body, state.policy)
         return decision_out(session, row)
@@ -106,7 +142,7 @@ def decision_out(session: Session, row: ReviewDecisionRow) -> ReviewDecisionOut:
                              decided_at=row.decided_at)
 
 
-@router.get("/qa/agreement", response_model=AgreementReport,
+@router.get("/qa/agreement", response_model=AgreementReport, responses=ERRORS,
             summary="Agreement between reviewers (blind second reviews) and between reviewers and the model")
 def agreement(state: StateDep, _: ReviewerKey) -> AgreementReport:
     with state.sessions() as session:

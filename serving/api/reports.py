@@ -13,14 +13,19 @@ from serving.schemas import BatchDecision, BatchScoreRequest, Decision, ErrorBod
 from serving.service import find_decision
 
 router = APIRouter(prefix="/v1", tags=["reports"])
+#: A report_id as ``Report`` accepts it: anything else (a NUL character, which PostgreSQL refuses in a query, or
+#: a space) names no stored report and is refused by name (422), never passed to the database.
+ReportId = Annotated[str, Path(max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorBody, "description": text} for code, text in {
+        400: "The body is not UTF-8 encoded JSON.",
         401: "No API key, or an invalid or revoked one.",
         403: "The key's role may not do this.",
         409: "The report_id was already scored with other content.",
         413: "The request body is too large.",
         422: "The request is invalid; `fields` names each invalid field.",
+        429: "This key is over its rate limit; retry after Retry-After seconds.",
         503: "No model loaded yet, or the database is unavailable; retry after Retry-After seconds.",
     }.items()
 }
@@ -47,9 +52,10 @@ def batch_score(request: BatchScoreRequest, principal: IntakeKey, service: Servi
     return BatchDecision(results=service.score(request.reports, principal, field_prefix="reports"))
 
 
-@router.get("/reports/{report_id}", response_model=Decision, responses=ERRORS,
+@router.get("/reports/{report_id}", response_model=Decision,
+            responses={**ERRORS, 404: {"model": ErrorBody, "description": "No report with this report_id."}},
             summary="The stored decision for a report")
-def get_report(report_id: Annotated[str, Path(max_length=128)], _: ReaderKey, state: StateDep) -> Decision:
+def get_report(report_id: ReportId, _: ReaderKey, state: StateDep) -> Decision:
     decision = find_decision(state.sessions, report_id)
     if decision is None:
         raise ApiError(404, f"no report with report_id {report_id!r}")

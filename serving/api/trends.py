@@ -9,10 +9,20 @@ from fastapi import APIRouter, Query
 
 from serving.db.models import utcnow
 from serving.deps import ReviewerKey, StateDep
-from serving.schemas import SeriesOut, TrendsOut
+from serving.schemas import ErrorBody, SeriesOut, TrendsOut
 from serving.trends import trends
 
 router = APIRouter(prefix="/v1", tags=["review"])
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in {
+        401: "No API key, or an invalid or revoked one.",
+        403: "The key's role may not do this (reviewer and admin keys only).",
+        422: "A query parameter is out of range; `fields` names it.",
+        429: "This key is over its rate limit; retry after Retry-After seconds.",
+        503: "The database is unavailable; retry after Retry-After seconds.",
+    }.items()
+}
 
 
 def trends_out(state: StateDep, window_minutes: int, windows: int) -> TrendsOut:
@@ -24,7 +34,7 @@ def trends_out(state: StateDep, window_minutes: int, windows: int) -> TrendsOut:
                                        baseline=s.baseline, p_value=s.p_value, alert=s.alert) for s in series])
 
 
-@router.get("/trends", response_model=TrendsOut,
+@router.get("/trends", response_model=TrendsOut, responses=ERRORS,
             summary="Reports per policy area x language over time windows, with spike alerts")
 def get_trends(
     state: StateDep, _: ReviewerKey,

@@ -59,11 +59,48 @@ def _alembic_config(engine: Engine) -> Any:
     return config
 
 
+#: Key of the PostgreSQL advisory lock that serialises migrations (any constant that fits a bigint).
+MIGRATION_LOCK_KEY = 0x747269616765_0001
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` (idempotent)."""
+    """Apply migrations up to ``revision`` (idempotent, and safe when several processes start at once).
+
+    Every server process migrates at start-up, and two of them reading "no version yet" at the same moment
+    would both create the tables: the second fails (measured: 3 of 4 processes started together on an empty
+    PostgreSQL database died with a duplicate key in ``pg_type``). So the upgrade runs under a lock held
+    across processes: a PostgreSQL advisory lock, or for a SQLite file an ``flock`` on ``<database>.migrate-lock``
+    beside it (never on the database file itself: closing another descriptor of that file would drop
+    SQLite's own locks). The other processes wait, then find the database at head and do nothing."""
     from alembic import command
 
-    command.upgrade(_alembic_config(engine), revision)
+    with _migration_lock(engine):
+        command.upgrade(_alembic_config(engine), revision)
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name == "postgresql":
+        # A session-level lock on a connection of its own (the migration runs on another), released when
+        # the connection closes, so a process that dies while migrating frees it.
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            conn.commit()  # hold the lock, not an open transaction
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                conn.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with Path(f"{database}.migrate-lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, or the process ends
+        yield
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -34,8 +34,11 @@ ACCESS = {
     ("POST", "/v1/items/{item_id}:decide"): REVIEWER,
     ("GET", "/v1/qa/agreement"): REVIEWER,
     ("GET", "/v1/trends"): REVIEWER,
+    ("GET", "/v1/webhooks/events"): ADMIN,
+    ("POST", "/v1/webhooks/events/{event_id}:retry"): ADMIN,
+    ("POST", "/v1alpha1/comments:analyze"): INTAKE,
 }
-PATH_VALUES = {"report_id": "r-none", "queue": "no_such_queue", "item_id": "999999"}
+PATH_VALUES = {"report_id": "r-none", "queue": "no_such_queue", "item_id": "999999", "event_id": "evt_none"}
 
 
 def concrete(path: str) -> str:
