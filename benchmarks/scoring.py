@@ -226,7 +226,9 @@ def serve(artifact: Path, work_dir: Path, ready_timeout: float, threads: int | N
     an intake key made with ``triage keys create``; stopped with SIGTERM on the way out."""
     work_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TRIAGE_MODEL_PATH": str(artifact.resolve()), "TRIAGE_WORK_DIR": str(work_dir.resolve()),
-           "TRIAGE_DATABASE_URL": f"sqlite:///{work_dir.resolve() / 'triage.db'}", "TRIAGE_MODEL_POLL_SECONDS": "0"}
+           "TRIAGE_DATABASE_URL": f"sqlite:///{work_dir.resolve() / 'triage.db'}", "TRIAGE_MODEL_POLL_SECONDS": "0",
+           # The benchmark is one client pushing as hard as it can: the per-key rate limit would measure itself.
+           "TRIAGE_RATE_LIMIT_PER_SECOND": "0"}
     if threads:
         env["TRIAGE_SCORE_THREADS"] = str(threads)
     triage = [sys.executable, "-m", "model.cli"]

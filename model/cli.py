@@ -6,6 +6,7 @@ import typer
 
 from evaluation.cli import evaluate_command
 from evaluation.promote import promote_command, rollback_command
+from serving.bulk import score_command
 from serving.cli import db_app, decisions_app, keys_app, serve_command
 from training.cli import data_app, export_command, train_command
 
@@ -22,6 +23,7 @@ app.command("evaluate")(evaluate_command)
 app.command("promote")(promote_command)
 app.command("rollback")(rollback_command)
 app.command("serve")(serve_command)
+app.command("score")(score_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(decisions_app, name="decisions")
@@ -42,5 +44,21 @@ def taxonomy() -> None:
         typer.echo(f"{area.name.value:<22} {area.default_tier.value:<7} {dsa}")
 
 
+def main() -> None:
+    """The ``triage`` entry point: a bad setting stops any command with one line per invalid variable, naming it
+    (the value is not shown: it may be a secret), and exit status 2 — no traceback."""
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for error in exc.errors():
+            name = "TRIAGE_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else "settings"
+            typer.echo(f"error: {name}: {error['msg']}", err=True)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

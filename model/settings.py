@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Where the routing policy shipped with the service lives; TRIAGE_ROUTING_POLICY points elsewhere.
@@ -19,7 +19,8 @@ DEFAULT_ROUTING_POLICY = Path(__file__).resolve().parents[1] / "serving" / "rout
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRIAGE_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused value is never echoed (a short secret, a database URL with its password).
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     datasets_dir: Path = Field(
         default=Path("../shared/datasets"),
@@ -84,10 +85,26 @@ class Settings(BaseSettings):
         description="Micro-batching: the most reports in one model call; a larger request is scored in chunks "
         "of this size, other requests going in between.",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    auth_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300,
+        description="How long a process remembers an API key that authenticated, instead of reading the database "
+        "on every request; a revoked key stops working within this time. 0: read the database every time.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="The least severe log records written (to stderr).")
     log_format: Literal["json", "text"] = Field(default="json", description="Structured JSON lines, or plain text.")
     max_request_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Larger request bodies are refused with 413."
+    )
+    rate_limit_per_second: float = Field(
+        default=100.0, ge=0,
+        description="Per-key rate limit: the requests a second one API key may send on average, counted per "
+        "process (N workers or replicas let a key send N times as much); more get 429 with Retry-After. 0: off.",
+    )
+    rate_limit_burst: int = Field(
+        default=200, ge=0,
+        description="Per-key rate limit: the requests one API key may send at once, above the average rate, "
+        "per process. 0: off.",
     )
 
     session_secret: SecretStr | None = Field(
@@ -100,6 +117,54 @@ class Settings(BaseSettings):
         default=False, description="Send the console's session cookie over HTTPS only (set it behind TLS).",
     )
     session_max_age_hours: int = Field(default=10, ge=1, le=72, description="A console sign-in lasts this long.")
+
+    # --- Webhooks (serving/webhooks.py) ------------------------------------------------------------------
+    webhook_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="POST high-risk and SLA-breach events here (JSON, HMAC-signed, retried). Unset: no events are "
+        "recorded and nothing is sent. Never logged (it may carry a token).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, min_length=32, validate_default=True,
+        description="Signs every webhook (HMAC-SHA256, header Triage-Signature); the receiver holds the same "
+        "secret. 32+ random characters; required when webhook_url is set; there is no default.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120,
+        description="A delivery that has no answer within this time counts as failed and is retried.",
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50,
+        description="Deliveries of one event before it is marked failed (kept, listed by GET "
+        "/v1/webhooks/events?status=failed, requeued by an admin).",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="Delay before the first retry; each later retry waits twice as long (at most an hour), with "
+        "random jitter of up to half the delay.",
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often each server process looks for events due for delivery.",
+    )
+    webhook_sla_sweep_seconds: float = Field(
+        default=15.0, gt=0, le=3600,
+        description="How often each server process looks for queue items past their SLA deadline, recording one "
+        "queue_item.sla_breached event per item.",
+    )
+    webhook_include_text: bool = Field(
+        default=False,
+        description="Add the report text to each event. Off by default: report text is sensitive, and receivers "
+        "can fetch the report with an API key from the event's link.",
+    )
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_with_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None and info.data.get("webhook_url") is not None:
+            raise ValueError("TRIAGE_WEBHOOK_SECRET is required when TRIAGE_WEBHOOK_URL is set: 32+ random characters "
+                             "(e.g. from `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), "
+                             "shared with the receiver, which verifies each event's signature with it")
+        return value
 
     @field_validator("database_url")
     @classmethod

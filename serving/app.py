@@ -20,16 +20,21 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model.settings import Settings
-from serving.api import health, queues, reports, trends
+from serving import webhooks
+from serving.api import health, perspective, queues, reports, trends
+from serving.api import webhooks as webhooks_api
+from serving.auth import KeyCache
 from serving.console import routes as console
 from serving.db.engine import current_revision, head_revision, make_engine, make_sessionmaker, upgrade
-from serving.deps import AppState
-from serving.errors import error_response, install_error_handlers
+from serving.deps import MISSING_KEY, AppState
+from serving.errors import ApiError, error_response, install_error_handlers
 from serving.metrics import Metrics
 from serving.model_loader import (
     LoadedModel,
@@ -42,6 +47,7 @@ from serving.model_loader import (
     resolve_alias,
 )
 from serving.policy import load_policy
+from serving.ratelimit import RateLimiter
 
 log = logging.getLogger("serving")
 access_log = logging.getLogger("serving.access")
@@ -52,16 +58,22 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
     policy = load_policy(settings.routing_policy)
     engine = make_engine(settings.resolved_database_url)
     state = AppState(settings=settings, engine=engine, sessions=make_sessionmaker(engine), policy=policy,
-                     metrics=Metrics())
+                     metrics=Metrics(), keys=KeyCache(settings.auth_cache_seconds),
+                     limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
     state.metrics.policy_info.labels(policy.version).set(1)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(_prepare_database, state)
         serving = asyncio.create_task(_serve_model(state, model), name="triage-model")
+        dispatcher = webhooks.dispatcher_for(settings, state.sessions, state.metrics)  # None: webhooks off
+        if dispatcher is not None:
+            dispatcher.start()
         try:
             yield
         finally:
+            if dispatcher is not None:  # the batch in flight finishes; unsent events wait in the outbox
+                await dispatcher.stop()
             # Cancelling stops the poll loop at once; a registry call already running in a worker thread is
             # abandoned (its result discarded), not interrupted.
             serving.cancel()
@@ -81,6 +93,8 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
     app.include_router(reports.router)
     app.include_router(queues.router)
     app.include_router(trends.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(perspective.router)
     console.install(app, settings)
     app.add_middleware(RequestMiddleware, metrics=state.metrics, max_body=settings.max_request_bytes)
     return app
@@ -189,8 +203,61 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _NoKey(ApiError, HTTPException):  # type: ignore[misc]  # both have headers: a dict is a Mapping
+    """401 for a request without a key whose body the app starts to read. An ``HTTPException``, so that
+    FastAPI's body parsing lets it through instead of answering 400; an ``ApiError``, so that each API answers
+    it in its own error shape (Perspective's included) with its own handler."""
+
+    def __init__(self) -> None:
+        ApiError.__init__(self, 401, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"})
+        self.status_code, self.detail = 401, MISSING_KEY
+
+
+def _presents_key(scope: Scope) -> bool:
+    """Whether the request carries an API key anywhere one is read (headers, or Perspective's ``?key=``)."""
+    headers = dict(scope["headers"])
+    if b"authorization" in headers or b"x-api-key" in headers:
+        return True
+    return "key" in parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
+def _key_free(path: str) -> bool:
+    """The paths whose bodies are read without a key: the console's forms (its sign-in reads the key from one)."""
+    return path == "/review" or path.startswith("/review/")
+
+
+#: On every response, unless the route set its own.
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"))
+#: On every response that is not an HTML page: JSON (or metrics text) needs no script, style or frame. Pages set
+#: their own (the console a strict one; /docs loads Swagger UI's scripts and keeps the browser's default).
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+#: On every answer but the few below: the API's answers carry report data (scores, queue items, even errors name
+#: report ids), which no browser or proxy may keep.
+NO_STORE = (b"cache-control", b"no-store")
+#: What may be cached: liveness, the API description, Swagger UI, the console's scripts and styles.
+CACHEABLE = ("/health", "/openapi.json", "/docs", "/redoc", "/review/static/")
+
+
+def with_security_headers(path: str, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus the security headers the route did not set itself (the route's own value wins)."""
+    present = {name.lower() for name, _ in headers}
+    content_type = next((value for name, value in headers if name.lower() == b"content-type"), b"")
+    wanted = [*SECURITY_HEADERS]
+    if not content_type.lower().startswith(b"text/html"):
+        wanted.append(API_CSP)
+    if not path.startswith(CACHEABLE):
+        wanted.append(NO_STORE)
+    return [*headers, *(header for header in wanted if header[0] not in present)]
+
+
 class RequestMiddleware:
-    """Request id, access log (no bodies, no keys), Prometheus counters and latency, body size limit."""
+    """Request id, access log (no bodies, no keys), Prometheus counters and latency, body size limit, security
+    headers.
+
+    A request that presents no key is refused (401) when the app starts to read its body: FastAPI parses a body
+    before it runs the dependencies that check the key, so otherwise a caller without a key would learn that its
+    JSON is invalid (400, 422) rather than that it needs a key."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int) -> None:
         self.app = app
@@ -206,16 +273,29 @@ class RequestMiddleware:
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
         status = 500
         response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*with_security_headers(scope["path"], list(message.get("headers", []))),
+                                      (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send_with_id)
             self._observe(scope, 413, started, request_id)
             return
 
         seen = 0
+        keyless = not _presents_key(scope) and not _key_free(scope["path"])
 
         async def limited_receive() -> Message:
             nonlocal seen
+            if keyless:
+                raise _NoKey
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
@@ -223,21 +303,12 @@ class RequestMiddleware:
                     raise _BodyTooLarge
             return message
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                response_started = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
-            await send(message)
-
         try:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
             if not response_started:
                 status = 413
-                await self._too_large(scope, receive, send)
+                await self._too_large(scope, receive, send_with_id)
         finally:
             self._observe(scope, status, started, request_id)
 

@@ -12,6 +12,9 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -76,6 +79,46 @@ def authenticate(session: Session, presented: str) -> Principal | None:
     if not hmac.compare_digest(row.secret_sha256, _digest(secret)):
         return None
     return Principal(key_id=row.key_id, name=row.name, role=Role(row.role))
+
+
+class KeyCache:
+    """Keys that authenticated in the last ``ttl_seconds``, so that a busy client does not cost a database
+    read per request. Only successes are kept (a flood of wrong keys cannot fill it), under the sha256 of the
+    whole presented key. The price: a key revoked while cached keeps working here for up to ``ttl_seconds``
+    (``TRIAGE_AUTH_CACHE_SECONDS``; 0 turns the cache off)."""
+
+    def __init__(self, ttl_seconds: float, *, max_keys: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl_seconds
+        self.max_keys = max_keys
+        self._clock = clock
+        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, presented: str) -> Principal | None:
+        if self.ttl <= 0:
+            return None
+        digest = _digest_any(presented)
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if entry[1] <= self._clock():
+                del self._entries[digest]
+                return None
+            return entry[0]
+
+    def put(self, presented: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_keys:
+                self._entries.clear()  # rare (thousands of live keys in one process): start over, stay bounded
+            self._entries[_digest_any(presented)] = (principal, self._clock() + self.ttl)
+
+
+def _digest_any(presented: str) -> str:
+    return hashlib.sha256(presented.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def revoke_key(session: Session, key_id: str) -> bool:

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from model.settings import Settings
-from serving.auth import Principal, Role, authenticate
+from serving.auth import KeyCache, Principal, Role, authenticate
 from serving.batching import MicroBatcher
 from serving.errors import ApiError
 from serving.language import LanguageDetector
 from serving.metrics import Metrics
 from serving.model_loader import LoadedModel
 from serving.policy import RoutingPolicy
+from serving.ratelimit import RateLimiter
 from serving.service import ScoringService
 
 #: Length bucketing of a merged batch: the scorer runs it shortest text first, and a text joins the current
@@ -43,6 +45,9 @@ class AppState:
     reload_error: str | None = None
     #: Set at shutdown: a model loaded after that gets no batching thread.
     closed: bool = False
+    keys: KeyCache = field(default_factory=lambda: KeyCache(0))
+    #: Per-key rate limit (off unless create_app sets it from the settings).
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 0))
 
     def serve(self, model: LoadedModel) -> None:
         """Serve ``model`` from now on. Requests in flight keep the service they already hold, so the swap
@@ -56,7 +61,7 @@ class AppState:
                                metrics=self.metrics, name=f"triage-batcher-{model.version}")
         previous = self.service
         self.service = ScoringService(model, self.policy, self.detector, self.sessions, self.metrics,
-                                      batcher=batcher)
+                                      batcher=batcher, webhook_events=settings.webhook_url is not None)
         if previous is not None:
             previous.close(wait=False)
         if self.closed:  # a load that finished after shutdown began
@@ -72,7 +77,7 @@ class AppState:
             self.service.close()
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.triage
     return state
 
@@ -88,24 +93,48 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def require(*roles: Role) -> Callable[[Request, AppState], Principal]:
-    """A dependency that admits a valid key of one of ``roles`` (admins always) and answers 401 or 403."""
-    allowed = ", ".join(r.value for r in (*roles, Role.ADMIN) if r is Role.ADMIN or r in roles)
+def _authenticate(state: AppState, key: str) -> Principal | None:
+    with state.sessions() as session:
+        principal = authenticate(session, key)
+    if principal is not None:
+        state.keys.put(key, principal)
+    return principal
 
-    def dependency(request: Request, state: StateDep) -> Principal:
-        key = presented_key(request)
-        if not key:
-            raise ApiError(401, "missing API key: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-                           headers={"WWW-Authenticate": "Bearer"})
-        with state.sessions() as session:
-            principal = authenticate(session, key)
-        if principal is None:
-            raise ApiError(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-        request.state.key_id = principal.key_id
-        if not principal.may(*roles):
-            raise ApiError(403, f"this key has role {principal.role.value!r}; "
-                                f"{request.method} {request.url.path} needs one of: {allowed}")
-        return principal
+
+MISSING_KEY = "missing API key: send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+
+
+async def admit(request: Request, state: AppState, key: str | None, roles: tuple[Role, ...]) -> Principal:
+    """The principal of ``key`` if it may act as one of ``roles`` (admins always); otherwise 401 or 403, or 429
+    when the key is over its rate limit (``TRIAGE_RATE_LIMIT_PER_SECOND``; checked before the role, so that
+    refused requests count too).
+
+    Runs on the event loop: a key seen in the last ``TRIAGE_AUTH_CACHE_SECONDS`` costs no database read and no
+    thread hop; otherwise the lookup runs in the thread pool."""
+    if not key:
+        raise ApiError(401, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"})
+    principal = state.keys.get(key) or await run_in_threadpool(_authenticate, state, key)
+    if principal is None:
+        raise ApiError(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    request.state.key_id = principal.key_id
+    limited = state.limiter.acquire(principal.key_id)
+    if not limited.allowed:
+        state.metrics.rate_limited.labels(principal.role.value).inc()
+        raise ApiError(429, f"rate limit exceeded for this key: {state.limiter.describe()} (per server process); "
+                            f"retry after {limited.retry_after_header} s",
+                       headers={"Retry-After": limited.retry_after_header})
+    if not principal.may(*roles):
+        allowed = ", ".join(r.value for r in (*roles, Role.ADMIN) if r is Role.ADMIN or r in roles)
+        raise ApiError(403, f"this key has role {principal.role.value!r}; "
+                            f"{request.method} {request.url.path} needs one of: {allowed}")
+    return principal
+
+
+def require(*roles: Role) -> Callable[[Request, AppState], Awaitable[Principal]]:
+    """A dependency that admits a valid key, sent in a header, of one of ``roles`` (see ``admit``)."""
+
+    async def dependency(request: Request, state: StateDep) -> Principal:
+        return await admit(request, state, presented_key(request), roles)
 
     return dependency
 
@@ -116,7 +145,7 @@ ReviewerKey = Annotated[Principal, Depends(require(Role.REVIEWER))]
 AdminKey = Annotated[Principal, Depends(require())]
 
 
-def get_service(state: StateDep) -> ScoringService:
+async def get_service(state: StateDep) -> ScoringService:
     if state.service is None:
         reason = state.model_error or "the model is still loading"
         raise ApiError(503, f"not ready to score: {reason}", headers={"Retry-After": "5"})

@@ -19,6 +19,9 @@ class Metrics:
         self.latency = Histogram(
             "triage_http_request_duration_seconds", "HTTP request latency by method and route template.",
             ["method", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.rate_limited = Counter(
+            "triage_rate_limited", "Requests refused with 429 by the per-key rate limit, by the key's role.",
+            ["role"], registry=self.registry)
         self.reports = Counter(
             "triage_reports_scored", "Reports scored and routed (first time only, not replays).",
             ["tier", "queue", "action"], registry=self.registry)
@@ -46,6 +49,25 @@ class Metrics:
         self.model_reload_failures = Counter(
             "triage_model_reload_failures", "Registry versions the server failed to load while polling "
             "(counted at every attempt; the previous model keeps serving).", registry=self.registry)
+        self.perspective_calls = Counter(
+            "triage_perspective_calls", "Perspective-compatible comments:analyze calls, by outcome: scored, or the "
+            "error's Google status (invalid_argument, unauthenticated, ...). Nothing of them is stored.",
+            ["outcome"], registry=self.registry)
         self.policy_info = Gauge(
             "triage_routing_policy_info", "The routing policy in force (value 1).", ["version"],
             registry=self.registry)
+        self.webhooks_enqueued = Counter(
+            "triage_webhook_events_enqueued", "Webhook events recorded (committed) by this process, by type.",
+            ["type"], registry=self.registry)
+        self.webhooks_delivered = Counter(
+            "triage_webhook_events_delivered", "Webhook events delivered (a 2xx answer), by type.", ["type"],
+            registry=self.registry)
+        self.webhooks_failed = Counter(
+            "triage_webhook_events_failed", "Webhook events given up after TRIAGE_WEBHOOK_MAX_ATTEMPTS, by type.",
+            ["type"], registry=self.registry)
+        self.webhooks_retries = Counter(
+            "triage_webhook_delivery_retries", "Failed webhook deliveries that will be retried, by type.", ["type"],
+            registry=self.registry)
+        self.webhooks_outbox = Gauge(
+            "triage_webhook_events", "Webhook events in the outbox by status (pending, failed), read at every "
+            "SLA sweep.", ["status"], registry=self.registry)
