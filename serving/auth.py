@@ -52,8 +52,9 @@ class NewKey:
     secret: str
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+def _digest(value: str) -> str:
+    """sha256 of a key's secret (ASCII by construction) or of a whole presented key (any text a client sends)."""
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def create_key(session: Session, name: str, role: Role) -> NewKey:
@@ -98,7 +99,7 @@ class KeyCache:
     def get(self, presented: str) -> Principal | None:
         if self.ttl <= 0:
             return None
-        digest = _digest_any(presented)
+        digest = _digest(presented)
         with self._lock:
             entry = self._entries.get(digest)
             if entry is None:
@@ -114,11 +115,7 @@ class KeyCache:
         with self._lock:
             if len(self._entries) >= self.max_keys:
                 self._entries.clear()  # rare (thousands of live keys in one process): start over, stay bounded
-            self._entries[_digest_any(presented)] = (principal, self._clock() + self.ttl)
-
-
-def _digest_any(presented: str) -> str:
-    return hashlib.sha256(presented.encode("utf-8", "surrogateescape")).hexdigest()
+            self._entries[_digest(presented)] = (principal, self._clock() + self.ttl)
 
 
 def revoke_key(session: Session, key_id: str) -> bool:
