@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from model.text import normalize_text
-from serving.language import MIN_LETTERS, Detection, LanguageDetector
+from serving.language import Detection, LanguageDetector, detection_text
 
 FLOORS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -28,13 +28,11 @@ def langdetect_detector() -> Callable[[str], Detection] | None:
         from langdetect.lang_detect_exception import LangDetectException
     except ImportError:
         return None
-    from serving.language import _NOISE
-
     DetectorFactory.seed = 0
 
     def detect(text: str) -> Detection:
-        cleaned = _NOISE.sub(" ", text)
-        if sum(ch.isalpha() for ch in cleaned) < MIN_LETTERS:
+        cleaned = detection_text(text)
+        if cleaned is None:
             return Detection(None, 0.0)
         try:
             best = detect_langs(cleaned)[0]

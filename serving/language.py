@@ -21,6 +21,13 @@ _NOISE = re.compile(r"\[url\]|@user|[\d_#@]+")
 MIN_LETTERS = 3
 
 
+def detection_text(text: str) -> str | None:
+    """What a detector should read: ``text`` without placeholders and digits; None when fewer than
+    ``MIN_LETTERS`` letters are left (the language counts as undetected)."""
+    cleaned = _NOISE.sub(" ", text)
+    return cleaned if sum(ch.isalpha() for ch in cleaned) >= MIN_LETTERS else None
+
+
 @dataclass(frozen=True, slots=True)
 class Detection:
     language: str | None
@@ -45,8 +52,8 @@ class LanguageDetector:
     def detect(self, text: str) -> Detection:
         if self._identifier is None:
             self.load()
-        cleaned = _NOISE.sub(" ", text)
-        if sum(ch.isalpha() for ch in cleaned) < MIN_LETTERS:
+        cleaned = detection_text(text)
+        if cleaned is None:
             return Detection(None, 0.0)
         language, probability = self._identifier.classify(cleaned)
         return Detection(str(language), round(float(probability), 4))
