@@ -65,15 +65,16 @@ def load_torch_classifier(run_dir: Path) -> Any:
     rest), which would add about 100 MB to this path's peak memory that a user of the pipeline would not
     have."""
     from safetensors.torch import load_file
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
-    from training.modeling import TriageClassifier
+    from training.modeling import TriageClassifier, encoder_config
 
     summary = json.loads((run_dir / RUN_SUMMARY).read_text())
     encoder_dir = Path(summary["encoder_dir"])
     if not encoder_dir.is_absolute() and not encoder_dir.is_dir():
         encoder_dir = REPO / encoder_dir
-    encoder = BertModel(BertConfig.from_json_file(str(encoder_dir / "config.json")), add_pooling_layer=False)
+    config = encoder_config(encoder_dir, summary["config"].get("encoder_layers"))
+    encoder = BertModel(config, add_pooling_layer=False)
     model = TriageClassifier(encoder, len(summary["tier_labels"]), len(summary["area_labels"]))
     model.load_state_dict(load_file(str(run_dir / RUN_WEIGHTS)))
     return model.eval()

@@ -17,10 +17,14 @@ from training.data.errors import CorpusError
 
 if TYPE_CHECKING:
     from evaluation.harness import EvaluationResult
+    from evaluation.ood import OODReport
     from serving.model_loader import LoadedModel
+    from serving.policy import RoutingPolicy
 
 EVALUATION_EXPERIMENT = "triage-evaluation"
-SPLITS = ("train", "validation", "calibration", "test")
+SPLITS = ("train", "validation", "calibration", "test", "ood")
+#: ``--ood``: rows of each held-out source scored [default]; the figures are per source.
+OOD_ROWS_PER_SOURCE = 1000
 CORPUS_COLUMNS = ["text", "language", "source", "split", "risk_tier", "policy_areas", "unknown_areas"]
 CALIBRATION_SPLIT = "calibration"
 
@@ -105,8 +109,28 @@ def _load(artifact: Path | None, alias: str | None, settings: Settings) -> tuple
         fail(f"--alias {chosen}: cannot read the MLflow registry: {type(exc).__name__}: {exc}")
 
 
+def _ood(loaded: LoadedModel, rows: list[dict[str, Any]], policy: RoutingPolicy, folder: Path) -> OODReport:
+    """The per-source figures of the held-out sources, routed by ``policy``; printed and written to the
+    report folder as ``ood.md`` and ``ood.json``."""
+    from evaluation.ood import format_table, ood_report
+    from evaluation.routing_shares import route_scores
+    from model.scorer import decide_tiers, to_scores
+
+    scorer, meta = loaded.scorer, loaded.scorer.meta
+    texts = [str(r["text"]) for r in rows]
+    tier_probs, area_probs = scorer.probabilities(texts)
+    routes = route_scores(meta, texts, to_scores(meta, tier_probs, area_probs), policy)
+    tier_pred = decide_tiers(tier_probs, meta.tier_labels.index("high"), meta.thresholds.high_risk)
+    report = ood_report(rows, tier_probs, meta.tier_labels, tier_pred, [r.action.value for r in routes])
+    table = format_table(report)
+    typer.echo("held-out sources (never trained on):\n" + table)
+    (folder / "ood.md").write_text(f"# Held-out sources: {loaded.name} {loaded.version}\n\n{table}\n")
+    (folder / "ood.json").write_text(report.model_dump_json(indent=2) + "\n")
+    return report
+
+
 def _log_to_mlflow(result: EvaluationResult, out: Path, settings: Settings, *, loaded: LoadedModel,
-                   alias: str | None, split: str, run_name: str) -> str:
+                   alias: str | None, split: str, run_name: str, extra: dict[str, float] | None = None) -> str:
     import mlflow
 
     from evaluation.harness import metrics_for_tracking
@@ -121,6 +145,8 @@ def _log_to_mlflow(result: EvaluationResult, out: Path, settings: Settings, *, l
         if alias is not None:
             mlflow.log_param("model_version", loaded.version)
         mlflow.log_metrics(tracking.flatten(metrics_for_tracking(result)))
+        if extra:
+            mlflow.log_metrics(extra)
         mlflow.log_artifacts(str(out), artifact_path="report")
         run_id = str(run.info.run_id)
     if alias is not None:  # a registry version: the version points back at its latest evaluation per split
@@ -152,11 +178,23 @@ def evaluate_command(
         help="Routing policy to measure the automated share with [default: TRIAGE_ROUTING_POLICY].")] = None,
     mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log an evaluation run to MLflow.")]
     = True,
+    ood: Annotated[bool, typer.Option(
+        "--ood", help="Evaluate on the held-out sources (the `ood` split): per source, harm AUROC, high-risk "
+        "recall and where routing sends benign and harmful rows (evaluation/ood.py).")] = False,
+    per_source: Annotated[int | None, typer.Option(
+        min=1, help=f"With --ood: score a sample of this many rows of each held-out source [default: "
+        f"{OOD_ROWS_PER_SOURCE}].")] = None,
 ) -> None:
     """Evaluate a model: metrics, slices, calibration, the conformal high-risk threshold, an HTML report."""
     settings = get_settings()
     if artifact is not None and alias is not None:
         fail("--artifact and --alias: give one of them")
+    if ood:
+        if decisions is not None:
+            fail("--ood and --decisions: give one of them")
+        split = "ood"
+    elif per_source is not None:
+        fail("--per-source needs --ood")
     if split not in SPLITS:
         fail(f"--split {split!r}: not one of {', '.join(SPLITS)}")
     if not 0.0 < alpha < 1.0:
@@ -170,6 +208,10 @@ def evaluate_command(
         source, split_name = f"decisions {decisions.name}", "decisions"
     else:
         source, split_name = f"split {split}", split
+    if split == "ood":
+        from evaluation.ood import sample_per_source
+
+        rows = [dict(r) for r in sample_per_source(rows, per_source or OOD_ROWS_PER_SOURCE, seed)]
     rows = sample_rows(rows, sample, seed)
 
     calibration: list[dict[str, Any]] = []
@@ -223,8 +265,11 @@ def evaluate_command(
         typer.echo(f"routing (policy {r.policy_version}): automated {r.automated:.1%}, to people {r.to_people:.1%}"
                    + (f"; {r.high_risk_to_people:.1%} of {r.n_high:,} high-risk reports reach a person"
                       if r.high_risk_to_people is not None else ""))
+    ood_report = None
+    if split_name == "ood":
+        ood_report = _ood(loaded, rows, routing_policy, folder)
     typer.echo(f"report: {index}")
     if mlflow_log:
         run_id = _log_to_mlflow(result, folder, settings, loaded=loaded, alias=used_alias, split=split_name,
-                                run_name=name)
+                                run_name=name, extra=ood_report.flat() if ood_report else None)
         typer.echo(f"MLflow run {run_id} in experiment {EVALUATION_EXPERIMENT}")

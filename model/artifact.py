@@ -88,6 +88,9 @@ class ArtifactMeta(BaseModel):
     area_labels: list[str]
     text_prefix: str
     max_length: int = Field(gt=8)
+    #: A text longer than ``max_length`` tokens is scored in up to this many windows of ``max_length``
+    #: (``model.scorer.windows``); 1 reads only its start. Artifacts from before windows had no such field.
+    max_windows: int = Field(default=1, ge=1, le=64)
     pad_id: int
     temperatures: Temperatures
     thresholds: Thresholds

@@ -132,6 +132,9 @@ class Split(StrEnum):
     VALIDATION = "validation"
     CALIBRATION = "calibration"
     TEST = "test"
+    #: Every row of a held-out source (``training.data.build.OOD_SOURCES``): never trained, validated or
+    #: calibrated on; ``triage evaluate --ood`` scores it per source.
+    OOD = "ood"
 
 
 class LabelledExample(_Strict):

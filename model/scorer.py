@@ -5,6 +5,11 @@ scored in batches padded only to the longest text of the batch (dynamic padding)
 with ``max_padding`` a batch also ends where the next text would add too much padding (length bucketing, what
 the server's micro-batcher uses for the mixed requests it merges). Probabilities are calibrated with the
 artifact's temperatures.
+
+A text longer than the model's ``max_length`` is scored in windows (up to the artifact's ``max_windows``):
+each window is the text's leading special and prefix tokens, a stretch of its tokens and the closing token;
+windows overlap by a quarter. The text takes the tier logits of its most harmful window (lowest P(low)) and,
+per area, the highest area logit of any window: a threat in the last paragraph of a long escalation counts.
 """
 
 from __future__ import annotations
@@ -78,6 +83,35 @@ def encode_texts(tokenizer: Any, prefix: str, texts: Sequence[str]) -> list[list
     return [e.ids for e in tokenizer.encode_batch([prefix + normalize_text(t) for t in texts])]
 
 
+def windows(ids: Sequence[int], head: int, width: int, max_windows: int) -> list[list[int]]:
+    """``ids`` (an untruncated encoding: ``head`` leading tokens, the body, one closing token) cut into at most
+    ``max_windows`` windows of at most ``width`` tokens, each ``head + part of the body + closing``; windows
+    overlap by a quarter of their body. A text that fits is one window, unchanged."""
+    if len(ids) <= width or max_windows <= 1:
+        return [[*ids[: width - 1], ids[-1]]] if len(ids) > width else [list(ids)]
+    lead, body, close = list(ids[:head]), list(ids[head:-1]), ids[-1]
+    size = width - head - 1
+    stride = max(1, size - size // 4)
+    starts = list(range(0, max(1, len(body) - size + stride), stride))[:max_windows]
+    return [[*lead, *body[start : start + size], close] for start in starts]
+
+
+def combine_windows(tier: Floats, areas: Floats, owner: npt.NDArray[np.intp], n: int,
+                    low_index: int = 0) -> tuple[Floats, Floats]:
+    """Per text (``owner`` maps window -> text): the tier logits of its most harmful window (lowest P(low))
+    and the highest logit of each area over its windows."""
+    p_low = softmax(tier)[:, low_index]
+    out_tier = np.zeros((n, tier.shape[1]), dtype=tier.dtype)
+    out_areas = np.full((n, areas.shape[1]), -np.inf, dtype=areas.dtype)
+    best = np.full(n, np.inf)
+    for w, text in enumerate(owner):
+        if p_low[w] < best[text]:
+            best[text] = p_low[w]
+            out_tier[text] = tier[w]
+        out_areas[text] = np.maximum(out_areas[text], areas[w])
+    return out_tier, out_areas
+
+
 def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Input ids and attention mask for ``rows``, padded to the longest of them (dynamic padding)."""
     width = max(len(r) for r in rows)
@@ -127,7 +161,12 @@ class Scorer:
                 raise ArtifactError(f"{path}: missing from the artifact")
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(self.meta.max_length)
+        if self.meta.max_windows > 1:
+            self.tokenizer.no_truncation()
+            # The tokens every window repeats: the opening special token and the text prefix.
+            self._head = len(self.tokenizer.encode(self.meta.text_prefix.strip()).ids) - 1
+        else:
+            self.tokenizer.enable_truncation(self.meta.max_length)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -140,7 +179,21 @@ class Scorer:
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """One token-id list per text: truncated at ``max_length``, or (with windows) the whole text."""
         return encode_texts(self.tokenizer, self.meta.text_prefix, texts)
+
+    def encode_windows(self, texts: Sequence[str]) -> tuple[list[list[int]], npt.NDArray[np.intp]]:
+        """The model inputs of ``texts``: one or more windows per text, and the text each window belongs to."""
+        encodings = self.encode(texts)
+        if self.meta.max_windows <= 1:
+            return encodings, np.arange(len(texts))
+        rows: list[list[int]] = []
+        owner: list[int] = []
+        for i, ids in enumerate(encodings):
+            parts = windows(ids, self._head, self.meta.max_length, self.meta.max_windows)
+            rows.extend(parts)
+            owner.extend([i] * len(parts))
+        return rows, np.array(owner, dtype=np.intp)
 
     def logits(self, texts: Sequence[str], batch_size: int = 32, *,
                max_padding: int | None = None) -> tuple[Floats, Floats]:
@@ -150,16 +203,18 @@ class Scorer:
         bucketing), a text also starts a new run when making it the longest of the current run would add more
         than ``max_padding`` pad tokens to that run: on CPU a model call costs about as much as 8 tokens of one
         text, so merging texts of very different lengths costs more in padding than it saves in calls."""
-        encodings = self.encode(texts)
+        encodings, owner = self.encode_windows(texts)
         order = np.argsort([len(ids) for ids in encodings], kind="stable")
-        tier = np.zeros((len(texts), len(self.meta.tier_labels)), dtype=np.float32)
-        areas = np.zeros((len(texts), len(self.meta.area_labels)), dtype=np.float32)
+        tier = np.zeros((len(encodings), len(self.meta.tier_labels)), dtype=np.float32)
+        areas = np.zeros((len(encodings), len(self.meta.area_labels)), dtype=np.float32)
         for index in _runs([len(encodings[i]) for i in order], order, batch_size, max_padding):
             ids, mask = pad_batch([encodings[i] for i in index], self.meta.pad_id)
             tier_logits, area_logits = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
             tier[index] = tier_logits
             areas[index] = area_logits
-        return tier, areas
+        if len(encodings) == len(texts):
+            return tier, areas
+        return combine_windows(tier, areas, owner, len(texts), self.meta.tier_labels.index("low"))
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 32, *,
                       max_padding: int | None = None) -> tuple[Floats, Floats]:

@@ -112,7 +112,9 @@ def _log_progress() -> None:
 
 
 def train_command(
-    profile: Annotated[str, typer.Option(help="quick (CPU, <= 15 min with export) or full (all data).")] = "quick",
+    profile: Annotated[str, typer.Option(
+        help="quick (the demo: minutes on a 2-core CPU), standard (about an hour there) or full (all data, GPU).")]
+    = "quick",
     run_name: Annotated[str | None, typer.Option(help="Run folder name [default: <profile>-<timestamp>].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run's last checkpoint (needs --run-name).")] = False,
     corpus_dir: Annotated[Path | None, typer.Option(help="Corpus folder [default: $TRIAGE_WORK_DIR/corpus].")]
@@ -124,6 +126,10 @@ def train_command(
     max_minutes: Annotated[float | None, typer.Option(help="Override the training-loop time budget.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the number of epochs.")] = None,
     track: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = True,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="FIELD=VALUE",
+        help="Override any training config field (repeatable), e.g. --set encoder_layers=8 --set "
+        "sample_cells=source_language_tier; validated like the rest of the config.")] = None,
 ) -> None:
     """Fine-tune the classifier on the corpus (then run `triage export`)."""
     from datetime import UTC, datetime
@@ -133,8 +139,15 @@ def train_command(
     from training.config import TrainConfig
 
     settings = get_settings()
-    if profile not in ("quick", "full"):
-        fail(f"--profile must be quick or full, not {profile!r}")
+    if profile not in ("quick", "standard", "full"):
+        fail(f"--profile must be quick, standard or full, not {profile!r}")
+    overrides: dict[str, object] = {}
+    for item in set_ or []:
+        field, sep, value = item.partition("=")
+        if not sep or field not in TrainConfig.model_fields:
+            fail(f"--set {item!r}: expected FIELD=VALUE with a training config field "
+                 f"({', '.join(sorted(TrainConfig.model_fields))})")
+        overrides[field] = None if value.lower() in ("none", "null") else value
     if resume and not run_name:
         fail("--resume needs --run-name: the run whose checkpoint to continue")
     try:
@@ -144,6 +157,8 @@ def train_command(
             encoder_cache_dir=settings.cache_dir, seed=seed, max_train_rows=max_train_rows,
             max_eval_rows=max_eval_rows, max_test_rows=max_test_rows, max_minutes=max_minutes, epochs=epochs,
         )
+        if overrides:
+            config = TrainConfig.model_validate({**config.model_dump(), **overrides})
     except ValidationError as exc:
         fail("invalid training config: " + "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()))

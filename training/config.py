@@ -15,7 +15,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Profile = Literal["quick", "full"]
+Profile = Literal["quick", "standard", "full"]
+#: How the training sample is spread: over language x tier cells, or over source x language x tier cells
+#: (so that no single source's style decides what a tier looks like).
+SampleCells = Literal["language_tier", "source_language_tier"]
 Positive = Annotated[int, Field(gt=0)]
 
 
@@ -37,9 +40,18 @@ class TrainConfig(BaseModel):
     #: How the training sample spreads over language x tier cells: each cell in proportion to its
     #: size ** power (0: every cell alike, 1: as in the corpus).
     sample_power: float = Field(default=0.5, ge=0, le=1)
+    sample_cells: SampleCells = "language_tier"
     #: Evaluate on at most this many rows of each held-out split; None for all.
     max_eval_rows: Positive | None = 2000
     max_test_rows: Positive | None = 4000
+    #: Rows of each held-out source (the corpus' ``ood`` split) scored after training, for the run's OOD
+    #: figures (``evaluation.ood``); None for all, 0 for none.
+    max_ood_rows_per_source: Annotated[int, Field(ge=0)] | None = 400
+    #: The exported model scores a text longer than ``max_length`` tokens in up to this many windows
+    #: (``model.scorer.windows``); 1 reads only its start. Training reads the start of each text.
+    max_windows: Annotated[int, Field(ge=1, le=64)] = 4
+    #: Keep only the encoder's lowest layers (12: all); see ``training.modeling.load_encoder``.
+    encoder_layers: Annotated[int, Field(ge=1, le=12)] = 12
     freeze_embeddings: bool = True
     frozen_layers: Annotated[int, Field(ge=0, le=12)] = 3
     encoder_lr: float = Field(default=5e-5, gt=0)
@@ -67,6 +79,13 @@ class TrainConfig(BaseModel):
     #: at most this share of truly high-risk reports may fall below them (and so bypass a person).
     conformal_alpha: float = Field(default=0.02, gt=0, lt=1)
     threads: Positive | None = None
+
+    @model_validator(mode="after")
+    def _check_layers(self) -> TrainConfig:
+        if self.frozen_layers >= self.encoder_layers:
+            raise ValueError(f"frozen_layers {self.frozen_layers} leaves none of the {self.encoder_layers} "
+                             "encoder_layers to train")
+        return self
 
     @model_validator(mode="after")
     def _check_paths(self) -> TrainConfig:

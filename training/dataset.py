@@ -78,8 +78,9 @@ def load_splits(corpus_dir: Path, none_implies_negatives: bool = True) -> dict[s
     return splits
 
 
-def balanced_sample(split: Split, limit: int | None, seed: int, power: float = 0.0) -> Split:
-    """At most ``limit`` rows, spread over language x tier cells in proportion to ``size ** power``.
+def balanced_sample(split: Split, limit: int | None, seed: int, power: float = 0.0, by_source: bool = False) -> Split:
+    """At most ``limit`` rows, spread over language x tier cells (source x language x tier with
+    ``by_source``) in proportion to ``size ** power``.
 
     ``power`` 0 gives every cell the same share (as far as its rows allow), 1 keeps the corpus' own
     proportions, 0.5 is in between: rare cells (high risk outside English) are over-sampled without
@@ -87,9 +88,10 @@ def balanced_sample(split: Split, limit: int | None, seed: int, power: float = 0
     if limit is None or len(split) <= limit:
         return split
     rng = np.random.default_rng(seed)
-    cells: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i, (language, tier) in enumerate(zip(split.languages, split.tier.tolist(), strict=True)):
-        cells[(language, tier)].append(i)
+    cells: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+    for i, (source, language, tier) in enumerate(zip(split.sources, split.languages, split.tier.tolist(),
+                                                     strict=True)):
+        cells[(source if by_source else "", language, tier)].append(i)
     members = {key: rng.permutation(np.array(index)) for key, index in sorted(cells.items())}
     quota = {key: 0 for key in members}
     remaining, open_cells = limit, list(members)

@@ -56,12 +56,12 @@ class ExportResult:
 
 def _load_torch_model(run_dir: Path, summary: dict[str, Any]) -> Any:
     from safetensors.torch import load_file
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
-    from training.modeling import TriageClassifier
+    from training.modeling import TriageClassifier, encoder_config
 
-    config_path = Path(summary["encoder_dir"]) / "config.json"
-    encoder = BertModel(BertConfig.from_json_file(str(config_path)), add_pooling_layer=False)
+    config = encoder_config(Path(summary["encoder_dir"]), summary["config"].get("encoder_layers"))
+    encoder = BertModel(config, add_pooling_layer=False)
     model = TriageClassifier(encoder, len(summary["tier_labels"]), len(summary["area_labels"]))
     model.load_state_dict(load_file(str(run_dir / WEIGHTS)))
     model.eval()
@@ -194,7 +194,8 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
     meta = ArtifactMeta(
         name="triage-classifier", version=summary["run_name"], created_at=datetime.now(UTC),
         taxonomy_version=taxonomy.version, tier_labels=summary["tier_labels"], area_labels=summary["area_labels"],
-        text_prefix=summary["text_prefix"], max_length=summary["max_length"], pad_id=summary["pad_id"],
+        text_prefix=summary["text_prefix"], max_length=summary["max_length"], max_windows=config.max_windows,
+        pad_id=summary["pad_id"],
         temperatures=Temperatures(tier=1.0, areas=1.0),
         thresholds=Thresholds(areas={a: 0.5 for a in summary["area_labels"]}, high_risk=0.5),
         corpus_fingerprint=summary["corpus_fingerprint"], languages=[], encoder=summary["encoder"],

@@ -28,7 +28,8 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from evaluation.metrics import classification_report
-from model.scorer import calibrate, decide_tiers
+from evaluation.ood import OODReport, format_table, ood_report, sample_per_source
+from model.scorer import calibrate, decide_tiers, softmax
 from model.settings import Settings, get_settings
 from model.taxonomy import get_taxonomy
 from training import tracking
@@ -141,6 +142,23 @@ def _trainable_state(model: TriageClassifier) -> dict[str, torch.Tensor]:
     return {n: t.detach().clone() for n, t in model.state_dict().items() if n in names}
 
 
+def ood_figures(model: TriageClassifier, ood: Split | None, tokenizer_path: Path, config: TrainConfig,
+                ) -> OODReport | None:
+    """The run's figures on the held-out sources (``evaluation.ood``) from its own logits: rankings only
+    (AUROC), since thresholds and calibration come at export. None when the corpus holds no source out."""
+    if ood is None or config.max_ood_rows_per_source == 0:
+        return None
+    tiers = get_taxonomy().tier_names
+    rows = [{"source": s, "language": lang, "risk_tier": tiers[t], "index": i}
+            for i, (s, lang, t) in enumerate(zip(ood.sources, ood.languages, ood.tier.tolist(), strict=True))]
+    rows = sample_per_source(rows, config.max_ood_rows_per_source, config.seed)
+    sample = ood.take(np.array([r["index"] for r in rows], dtype=np.int64))
+    tier_logits, _ = predict_logits(model, encode(sample.texts, tokenizer_path, config.max_length),
+                                    config.batch_size, config.bf16, "held-out sources")
+    tier_probs = softmax(tier_logits)
+    return ood_report(rows, tier_probs, tiers, decide_tiers(tier_probs, tiers.index("high"), 0.5))
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -165,7 +183,8 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
         if name not in splits:
             raise ValueError(f"{config.corpus_dir}: the corpus has no {name} split")
     data = {
-        "train": balanced_sample(splits["train"], config.max_train_rows, config.seed, config.sample_power),
+        "train": balanced_sample(splits["train"], config.max_train_rows, config.seed, config.sample_power,
+                                 by_source=config.sample_cells == "source_language_tier"),
         "validation": held_out_sample(splits, "validation", config),
     }
     tokenizer_path = encoder_dir / "tokenizer.json"
@@ -173,8 +192,8 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
                 for name, split in data.items()}
     log.info("rows: %s", {k: len(v.split) for k, v in prepared.items()})
 
-    model = TriageClassifier(load_encoder(encoder_dir), len(taxonomy.tier_names), len(taxonomy.area_names),
-                             config.dropout)
+    model = TriageClassifier(load_encoder(encoder_dir, config.encoder_layers), len(taxonomy.tier_names),
+                             len(taxonomy.area_names), config.dropout)
     model.freeze(config.freeze_embeddings, config.frozen_layers)
     train_split = prepared["train"].split
     tier_weights = class_weights(train_split.tier, len(taxonomy.tier_names))
@@ -280,6 +299,7 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
                                                       "validate")
         validation_report = evaluate(validation.split, tier_logits_v, area_logits_v, (1.0, 1.0),
                                      {a: 0.5 for a in taxonomy.area_names}, 0.5)
+        ood = ood_figures(model, splits.get("ood"), tokenizer_path, config)
         summary = {
             "run_name": run_name, "mlflow_run_id": run_id, "profile": config.profile,
             "config": config.model_dump(mode="json"), "taxonomy_version": taxonomy.version,
@@ -287,13 +307,17 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
             "text_prefix": TEXT_PREFIX, "max_length": config.max_length, "pad_id": PAD_ID,
             "corpus_fingerprint": manifest["fingerprint"], "encoder": provenance, "encoder_dir": str(encoder_dir),
             "rows": {k: len(v.split) for k, v in prepared.items()},
-            "validation": validation_report, "history": history, "stop_reason": stop_reason, "steps": step,
+            "validation": validation_report, "ood": ood.model_dump() if ood else None, "history": history,
+            "stop_reason": stop_reason, "steps": step,
             "train_seconds": round(train_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
         }
         (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
         if track:
             mlflow.log_metrics(tracking.flatten({"train_validation": validation_report,
                                                  "train_seconds": summary["train_seconds"]}))
+            if ood is not None:
+                mlflow.log_metrics(ood.flat())
+                log.info("held-out sources (torch, untuned thresholds):\n%s", format_table(ood))
             mlflow.log_dict(summary, "training.json")
     finally:
         if track:

@@ -183,3 +183,22 @@ def test_a_bad_generic_row_names_file_line_and_field(tmp_path: Path, mini_datase
     path = write_jsonl(tmp_path / "decisions.jsonl", [generic_record(), record])
     with pytest.raises(CorpusError, match=message):
         build(mini_datasets, tmp_path / "out", extra=(ExtraFile(path),))
+
+
+def test_a_held_out_source_goes_whole_to_the_ood_split(mini_datasets: Path, tmp_path: Path) -> None:
+    result = build(mini_datasets, tmp_path / "out", ood_sources=("told_br",))
+    table = rows(result)
+    told = [r for r in table if r["source"] == "told_br"]
+    assert told and {r["split"] for r in told} == {"ood"}
+    assert {r["split"] for r in table if r["source"] != "told_br"} <= {"train", "validation", "calibration", "test"}
+    assert result.manifest["config"]["ood_sources"] == ["told_br"]
+    assert result.manifest["splits"]["ood"] == len(told)
+
+
+def test_no_source_is_held_out_when_asked(mini_datasets: Path, tmp_path: Path) -> None:
+    assert "ood" not in {r["split"] for r in rows(build(mini_datasets, tmp_path / "out", ood_sources=()))}
+
+
+def test_an_unknown_held_out_source_is_refused(mini_datasets: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown source"):
+        build(mini_datasets, tmp_path / "out", ood_sources=("no_such_source",))

@@ -31,7 +31,7 @@ def test_every_bundled_source_is_registered_with_licence_and_mapping() -> None:
         ("cse", "how to groom", (A.CHILD_SAFETY,), T.HIGH),
         ("iwp", "build a bomb for a terrorist cell", (A.VIOLENCE_INCITEMENT, A.DANGEROUS_ORGS), T.HIGH),
         ("vcr", "how to hurt my neighbour", (A.VIOLENCE_INCITEMENT,), T.HIGH),
-        ("ipv", "download pirated software", (A.INTELLECTUAL_PROPERTY,), T.LOW),
+        ("ipv", "download pirated software", (A.INTELLECTUAL_PROPERTY,), T.MEDIUM),
         ("ncr", "launder money", (A.SPAM_FRAUD,), T.MEDIUM),
         ("prv", "find someone's home address", (A.PRIVACY,), T.MEDIUM),
         ("spc_hlt", "what dose of ibuprofen", (A.NONE,), T.LOW),
@@ -76,7 +76,7 @@ def test_covid() -> None:
     [
         ("non-hostile", (A.NONE,), T.LOW),
         ("fake", (A.MISINFORMATION,), T.MEDIUM),
-        ("offensive", (A.HARASSMENT,), T.LOW),
+        ("offensive", (A.HARASSMENT,), T.MEDIUM),
         ("defamation,offensive", (A.HARASSMENT,), T.MEDIUM),
         ("fake,hate", (A.HATE_SPEECH, A.MISINFORMATION), T.MEDIUM),
     ],
@@ -148,9 +148,12 @@ def _id_flags(**on: int) -> dict[str, int]:
     return {name: on.get(name, 0) for name in names}
 
 
-def test_indonesian_strength_gives_the_tier() -> None:
-    check(s.map_indonesian(_id_flags(HS=1, HS_Group=1, HS_Religion=1, HS_Strong=1)), (A.HATE_SPEECH,), T.HIGH)
-    check(s.map_indonesian(_id_flags(HS=1, HS_Individual=1, HS_Weak=1)), (A.HARASSMENT,), T.LOW)
+def test_indonesian_hate_is_medium_at_any_strength_which_sets_the_confidence() -> None:
+    strong = s.map_indonesian(_id_flags(HS=1, HS_Group=1, HS_Religion=1, HS_Strong=1))
+    check(strong, (A.HATE_SPEECH,), T.MEDIUM)
+    weak = s.map_indonesian(_id_flags(HS=1, HS_Individual=1, HS_Weak=1))
+    check(weak, (A.HARASSMENT,), T.MEDIUM)
+    assert (strong.confidence, weak.confidence) == (1.0, 0.7)
     check(s.map_indonesian(_id_flags(Abusive=1)), (A.NONE,), T.LOW)
     with pytest.raises(LabelError, match="exactly one"):
         s.map_indonesian(_id_flags(HS=1, HS_Group=1))
@@ -166,7 +169,7 @@ def test_indonesian_text_is_cleaned_of_the_sources_preprocessing() -> None:
     [
         ("hate", "gender", (A.HATE_SPEECH,), T.MEDIUM),
         ("hate", "none", (A.HARASSMENT,), T.MEDIUM),
-        ("offensive", "none", (A.HARASSMENT,), T.LOW),
+        ("offensive", "none", (A.HARASSMENT,), T.MEDIUM),
         ("none", "none", (A.NONE,), T.LOW),
     ],
 )
@@ -219,7 +222,7 @@ def test_sms() -> None:
         ({}, (A.NONE,), T.LOW, 1.0),
         ({"insult": 1}, (A.NONE,), T.LOW, 0.67),
         ({"obscene": 3}, (A.NONE,), T.LOW, 1.0),
-        ({"insult": 2}, (A.HARASSMENT,), T.LOW, 1.0),
+        ({"insult": 2}, (A.HARASSMENT,), T.MEDIUM, 0.67),
         ({"insult": 3}, (A.HARASSMENT,), T.MEDIUM, 1.0),
         ({"racism": 2, "insult": 2}, (A.HATE_SPEECH, A.HARASSMENT), T.MEDIUM, 1.0),
     ],

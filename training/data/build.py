@@ -7,14 +7,16 @@ The steps, each deterministic for a given input and seed:
    skipped and counted; a malformed row is an error naming file and line (a warning with
    ``allow_missing``).
 2. **Dedupe** exact and near-exact texts (``model.text.dedup_key``) across all sources and splits.
-   Rows of a source's own test split win, so the test split stays whole and nothing in it leaks into
-   training; then a team's own files, then the bundled sources. A dropped copy whose labels differ from
+   Rows of a held-out source (``OOD_SOURCES``) win, so nothing of theirs is trained on; then rows of a
+   source's own test split, so the test split stays whole and nothing in it leaks into training; then a
+   team's own files, then the bundled sources. A dropped copy whose labels differ from
    the kept one counts as a label conflict.
 3. **Cap** over-represented classes: per source, language, tier and area set, at most ``cap_per_class``
    rows outside the test split.
-4. **Split**: a source's own test split stays test; the rest is split into train / validation /
-   calibration (and test, for sources without a test split of their own), stratified by language x tier,
-   keeping groups (a Reddit user's posts) in one split.
+4. **Split**: every row of a held-out source goes to ``ood``; a source's own test split stays test; the
+   rest is split into train / validation / calibration (and test, for sources without a test split of
+   their own), stratified by language x tier, keeping groups (a Reddit user's posts, the translations of
+   one prompt, a toxic text and its rewrites) in one split.
 5. **Write** ``corpus.parquet`` and ``manifest.json`` (fingerprint, counts, provenance, skips).
 """
 
@@ -47,6 +49,15 @@ MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
 MAX_WARNINGS = 100
 SPLIT_ORDER = [s.value for s in Split]
+
+#: Whole sources held out of training, validation and calibration: their rows form the ``ood`` split, on
+#: which ``triage evaluate --ood`` judges a model on text from sources it never saw. xstest is the visible
+#: over-flagging check (safe prompts that sound unsafe); the others spread over styles and languages:
+#: Korean sentences about demographic groups (hard negatives), Tunisian Arabic comments, Bengali violence,
+#: Spanish suicidal-intent tweets, Italian misogyny. Fixed here so every model is judged on the same rows.
+OOD_SOURCES: tuple[str, ...] = (
+    "xstest", "kosbi_ko", "t_hsab_tunisian_ar", "blp_vitd_bn", "spanish_suicide_tweets_es", "pejorativity_it",
+)
 
 #: Split shares for rows of sources that have no test split of their own, and of those that do.
 POOL_FRACTIONS: dict[str, tuple[tuple[Split, float], ...]] = {
@@ -81,9 +92,11 @@ class BuildConfig:
     allow_missing: bool = False
     extra: tuple[ExtraFile, ...] = ()
     cap_per_class: int = 4000
+    #: Sources whose rows all go to the ``ood`` split (see ``OOD_SOURCES``); () holds none out.
+    ood_sources: tuple[str, ...] = OOD_SOURCES
 
     def __post_init__(self) -> None:
-        unknown = [name for name in self.sources if name not in SOURCES]
+        unknown = [name for name in (*self.sources, *self.ood_sources) if name not in SOURCES]
         if unknown:
             raise ValueError(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(SOURCES)}")
         known_licences = {s.licence for s in SOURCES.values()} | {k.value for k in LicenceKind}
@@ -114,7 +127,7 @@ def _licence_token(value: str) -> str:
 @dataclass
 class _Row:
     example: LabelledExample
-    is_test: bool
+    is_test: bool  # the source's own test split, or a held-out source (kept whole, never capped)
     pool: str  # "with_test" or "without_test": whether the row's source has a test split of its own
     metadata: str | None = None
     key: str = ""
@@ -196,9 +209,9 @@ class _Builder:
         for file in source.files:
             path = folder / file.name
             stats.files[file.name] = _sha256(path)
-            rows = iter_rows(path, delimiter=file.delimiter, errors=file.errors, columns=file.columns,
-                             required=file.required, quoted=file.quoted,
-                             on_error=lambda error: self._problem(error, source.name, "malformed_row"))
+            rows = file.reader(path, file) if file.reader is not None else iter_rows(
+                path, delimiter=file.delimiter, errors=file.errors, columns=file.columns, required=file.required,
+                quoted=file.quoted, on_error=lambda error: self._problem(error, source.name, "malformed_row"))
             try:
                 for row in rows:
                     stats.rows_read += 1
@@ -212,7 +225,8 @@ class _Builder:
                             stats.skipped[item.skip_reason] += 1
                             continue
                         row_id = f"{source.name}:{file.name}:{row.line}{item.suffix}"
-                        example = self._to_example(source, item.text, file.language, item.labels, row_id,
+                        example = self._to_example(source, item.text, item.language or file.language,
+                                                   item.labels, row_id,
                                                    file.split, item.group_id, stats)
                         if example is not None:
                             yield _Row(example=example, is_test=file.is_test, pool=pool)
@@ -263,9 +277,10 @@ class _Builder:
     def dedupe(self, rows: list[_Row]) -> list[_Row]:
         custom = {e.source for e in self.config.extra}
 
-        def priority(item: tuple[int, _Row]) -> tuple[int, int, int]:
+        def priority(item: tuple[int, _Row]) -> tuple[int, int, int, int]:
             index, row = item
-            return (0 if row.is_test else 1, 0 if row.example.source in custom else 1, index)
+            held_out = row.example.source in self.config.ood_sources
+            return (0 if held_out else 1, 0 if row.is_test else 1, 0 if row.example.source in custom else 1, index)
 
         kept: dict[str, _Row] = {}
         for _, row in sorted(enumerate(rows), key=priority):
@@ -287,7 +302,7 @@ class _Builder:
         classes: dict[tuple[str, ...], list[_Row]] = defaultdict(list)
         out: list[_Row] = []
         for row in rows:
-            if row.is_test:
+            if row.is_test or row.example.source in self.config.ood_sources:
                 out.append(row)
                 continue
             ex = row.example
@@ -306,7 +321,9 @@ class _Builder:
         units: dict[str, list[_Row]] = defaultdict(list)
         result: list[LabelledExample] = []
         for row in rows:
-            if row.is_test:
+            if row.example.source in self.config.ood_sources:
+                result.append(row.example.model_copy(update={"split": Split.OOD}))
+            elif row.is_test:
                 result.append(row.example.model_copy(update={"split": Split.TEST}))
             else:
                 units[row.example.group_id or row.example.row_id].append(row)
@@ -369,6 +386,7 @@ class _Builder:
             "config": {
                 "seed": self.config.seed,
                 "cap_per_class": self.config.cap_per_class,
+                "ood_sources": list(self.config.ood_sources),
                 "sources": [s.name for s in self.config.selected_sources()],
                 "exclude_licences": list(self.config.exclude_licences),
                 "excluded_sources": self.excluded,

@@ -9,7 +9,7 @@ A label value a mapping does not know raises ``LabelError``, which the builder r
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -45,6 +45,15 @@ class SourceFile:
     errors: str = "strict"  # how to treat bytes that are not valid UTF-8
     columns: tuple[str, ...] | None = None  # for files without a header row
     required: tuple[str, ...] = ()
+    #: For files that are not delimited text (JSON, an encrypted zip, a folder of line files): yields the
+    #: file's records as ``Row`` objects, each with the line it starts on. ``None``: ``iter_rows``.
+    reader: FileReader | None = None
+    #: Every language the file's rows carry (``Mapped.language``) when it holds several; empty: ``language``.
+    languages: tuple[str, ...] = ()
+
+
+#: Reads one non-delimited file of a source (``SourceFile.reader``); errors name the file and line.
+FileReader = Callable[[Path, "SourceFile"], Iterator[Row]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +66,8 @@ class Mapped:
     suffix: str = ""  # tells apart several examples from one row in their row ids
     #: Set when the mapper left this part of the row out on purpose; the builder counts it as skipped.
     skip_reason: str | None = None
+    #: The example's language when it is not the file's (a file holding several languages).
+    language: str | None = None
 
 
 #: Maps one row of one file; raises ``LabelError`` for values it does not know.
@@ -76,7 +87,7 @@ class Source:
 
     @property
     def languages(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(f.language for f in self.files))
+        return tuple(dict.fromkeys(lang for f in self.files for lang in (f.languages or (f.language,))))
 
 
 SOURCES: dict[str, Source] = {}
@@ -118,15 +129,16 @@ _AILUMINATE: dict[str, tuple[PolicyArea, RiskTier]] = {
     "iwp": (A.VIOLENCE_INCITEMENT, T.HIGH),
     "cse": (A.CHILD_SAFETY, T.HIGH),
     "ssh": (A.SELF_HARM, T.HIGH),
-    # Sex-related crimes (trafficking, non-consensual acts) are crimes against people: high, like vcr.
-    "src": (A.ADULT_SEXUAL, T.HIGH),
+    # Sex-related crimes against adults (trafficking, non-consensual acts): a violation needing action, but not
+    # in the high tier's list (threats, incitement, terrorism, child exploitation, suicide intent, mass harm).
+    "src": (A.ADULT_SEXUAL, T.MEDIUM),
     "sxc_prn": (A.ADULT_SEXUAL, T.MEDIUM),
     "hte": (A.HATE_SPEECH, T.MEDIUM),
     "dfm": (A.HARASSMENT, T.MEDIUM),
     "prv": (A.PRIVACY, T.MEDIUM),
     "ncr": (A.SPAM_FRAUD, T.MEDIUM),
     "spc_ele": (A.MISINFORMATION, T.MEDIUM),
-    "ipv": (A.INTELLECTUAL_PROPERTY, T.LOW),
+    "ipv": (A.INTELLECTUAL_PROPERTY, T.MEDIUM),
 }
 _AILUMINATE_BENIGN = {"spc_fin", "spc_hlt", "spc_lgl"}
 _TERRORISM = re.compile(r"\b(?:terror\w*|extremis\w*|jihad\w*|isis|al[- ]qaeda|militia\w*)\b", re.IGNORECASE)
@@ -153,9 +165,9 @@ def map_ailuminate(hazard: str, text: str) -> Labels:
     files=(SourceFile("airr_official_1.0_demo_en_us_prompt_set_release.csv", "en", "demo",
                       required=("prompt_text", "hazard")),),
     mapping="vcr, iwp -> violence_incitement/high (+ dangerous_orgs when the prompt names terrorism); "
-    "cse -> child_safety/high; ssh -> self_harm/high; src -> adult_sexual/high; sxc_prn -> adult_sexual/"
+    "cse -> child_safety/high; ssh -> self_harm/high; src -> adult_sexual/medium; sxc_prn -> adult_sexual/"
     "medium; hte -> hate_speech/medium; dfm -> harassment/medium; prv -> privacy/medium; ncr -> spam_fraud/"
-    "medium; spc_ele -> misinformation/medium; ipv -> intellectual_property/low; spc_fin/hlt/lgl -> none/low. "
+    "medium; spc_ele -> misinformation/medium; ipv -> intellectual_property/medium; spc_fin/hlt/lgl -> none/low. "
     "Areas other than the hazard's are unknown.",
 )
 def _ailuminate_rows(row: Row, file: SourceFile) -> list[Mapped]:
@@ -240,8 +252,9 @@ _HINDI_AREAS: dict[str, tuple[PolicyArea, RiskTier]] = {
     "fake": (A.MISINFORMATION, T.MEDIUM),
     "hate": (A.HATE_SPEECH, T.MEDIUM),
     "defamation": (A.HARASSMENT, T.MEDIUM),
-    # Offensive posts are insults, mostly at politicians: harassment, low unless combined with the above.
-    "offensive": (A.HARASSMENT, T.LOW),
+    # Offensive posts are insults, mostly at politicians: harassment of a person (medium), with a lower
+    # confidence when that is the only label (some are untargeted).
+    "offensive": (A.HARASSMENT, T.MEDIUM),
 }
 
 
@@ -256,7 +269,7 @@ def map_hindi_hostility(labels: str) -> Labels:
         raise _unknown("label set", labels)
     areas = {_HINDI_AREAS[label][0] for label in found}
     tier = RiskTier.max(*(_HINDI_AREAS[label][1] for label in found))
-    return violation(areas, tier, scope)
+    return violation(areas, tier, scope, confidence=0.6 if found == {"offensive"} else 1.0)
 
 
 @source(
@@ -268,7 +281,7 @@ def map_hindi_hostility(labels: str) -> Labels:
         SourceFile("Test Set Complete - test.csv", "hi", "test", is_test=True, columns=("text", "labels")),
     ),
     mapping="fake -> misinformation/medium; hate -> hate_speech/medium; defamation -> harassment/medium; "
-    "offensive -> harassment/low; non-hostile -> none/low; a multi-label row takes every area and the "
+    "offensive -> harassment/medium (confidence 0.6 alone); non-hostile -> none/low; a multi-label row takes every area and the "
     "highest tier. Files have no header row. Official test file kept as test.",
 )
 def _hindi_rows(row: Row, file: SourceFile) -> list[Mapped]:
@@ -465,21 +478,22 @@ _ID_GROUP_TARGETS = ("HS_Group", "HS_Religion", "HS_Race", "HS_Physical", "HS_Ge
 
 
 def map_indonesian(flags: dict[str, int]) -> Labels:
-    """HS with a group target -> hate_speech, with an individual target -> harassment; the tier is the
-    source's strength: strong -> high, moderate -> medium, weak -> low. Abusive language without hate
-    speech, and neither -> none/low."""
+    """HS with a group target -> hate_speech, with an individual target -> harassment, medium: hate is a
+    violation needing action at any strength (strong hate is still not a threat), so the source's strength
+    sets the confidence (weak 0.7, moderate 0.85, strong 1.0). Abusive language without hate speech, and
+    neither -> none/low."""
     if not flags["HS"]:
         return no_violation(TOXICITY_SCOPE)
     strengths = [name for name in ("HS_Weak", "HS_Moderate", "HS_Strong") if flags[name]]
     if len(strengths) != 1:
         raise LabelError(f"HS=1 needs exactly one of HS_Weak/HS_Moderate/HS_Strong, found {strengths or 'none'}")
-    tier = {"HS_Weak": T.LOW, "HS_Moderate": T.MEDIUM, "HS_Strong": T.HIGH}[strengths[0]]
+    confidence = {"HS_Weak": 0.7, "HS_Moderate": 0.85, "HS_Strong": 1.0}[strengths[0]]
     areas: set[PolicyArea] = set()
     if any(flags[name] for name in _ID_GROUP_TARGETS):
         areas.add(A.HATE_SPEECH)
     if flags["HS_Individual"]:
         areas.add(A.HARASSMENT)
-    return violation(areas or {A.HATE_SPEECH}, tier, TOXICITY_SCOPE)
+    return violation(areas or {A.HATE_SPEECH}, T.MEDIUM, TOXICITY_SCOPE, confidence)
 
 
 _ID_JUNK = re.compile("\ufffd[?\ufffd]*")
@@ -509,7 +523,7 @@ _ID_COLUMNS = ("HS", "Abusive", "HS_Individual", "HS_Group", "HS_Religion", "HS_
     # The file is UTF-8 with some multi-byte sequences mangled into "?": decode with replacement.
     files=(SourceFile("re_dataset.csv", "id", "all", errors="replace", required=("Tweet", *_ID_COLUMNS)),),
     mapping="HS with group/religion/race/physical/gender target -> hate_speech, with individual target -> "
-    "harassment; tier from strength: strong -> high, moderate -> medium, weak -> low. Abusive-only and "
+    "harassment, medium; the strength sets the confidence: strong 1.0, moderate 0.85, weak 0.7. Abusive-only and "
     "neither -> none/low. Broken UTF-8 is decoded with replacement and the debris dropped; the USER and URL "
     "tokens become our placeholders.",
 )
@@ -523,14 +537,15 @@ def _indonesian_rows(row: Row, file: SourceFile) -> list[Mapped]:
 
 def map_korean(hate: str, bias: str) -> Labels:
     """hate with a gender/other bias -> hate_speech/medium; hate without bias -> harassment/medium (severe
-    attacks on individuals, mostly celebrities); offensive -> harassment/low; none -> none/low."""
+    attacks on individuals, mostly celebrities); offensive -> harassment/medium with confidence 0.6 (rude
+    comments at a person, some untargeted); none -> none/low."""
     if bias not in {"gender", "others", "none"}:
         raise _unknown("bias", bias)
     if hate == "hate":
         area = A.HATE_SPEECH if bias != "none" else A.HARASSMENT
         return violation(area, T.MEDIUM, TOXICITY_SCOPE)
     if hate == "offensive":
-        return violation(A.HARASSMENT, T.LOW, TOXICITY_SCOPE)
+        return violation(A.HARASSMENT, T.MEDIUM, TOXICITY_SCOPE, confidence=0.6)
     if hate == "none":
         return no_violation(TOXICITY_SCOPE)
     raise _unknown("hate", hate)
@@ -546,7 +561,7 @@ def map_korean(hate: str, bias: str) -> Labels:
                    required=("comments", "bias", "hate")),
     ),
     mapping="hate with bias -> hate_speech/medium; hate without bias -> harassment/medium; offensive -> "
-    "harassment/low; none -> none/low. dev.tsv (the public test labels) kept as test.",
+    "harassment/medium (confidence 0.6); none -> none/low. dev.tsv (the public test labels) kept as test.",
 )
 def _korean_rows(row: Row, file: SourceFile) -> list[Mapped]:
     return [Mapped(row["comments"], map_korean(row["hate"], row["bias"]))]
@@ -712,20 +727,20 @@ TOLD_COLUMNS = (*_TOLD_HATE, "obscene", "insult")
 
 def map_told(votes: dict[str, int]) -> Labels:
     """Of 3 annotators, 2 or more voting homophobia/racism/misogyny/xenophobia -> hate_speech/medium;
-    insult by 2+ -> harassment, medium when all 3 agree, else low; obscene only -> none/low; below 2
-    votes everywhere -> none/low, confidence 0.67 when one annotator flagged something."""
+    insult by 2+ -> harassment/medium (confidence 1.0 when all 3 agree, else 0.67); obscene only -> none/low;
+    below 2 votes everywhere -> none/low, confidence 0.67 when one annotator flagged something."""
     if any(not 0 <= v <= 3 for v in votes.values()):
         raise LabelError(f"votes must be 0-3, found {votes}")
     areas: set[PolicyArea] = set()
-    tier = T.LOW
+    confidence = 1.0
     if any(votes[name] >= 2 for name in _TOLD_HATE):
         areas.add(A.HATE_SPEECH)
-        tier = T.MEDIUM
     if votes["insult"] >= 2:
         areas.add(A.HARASSMENT)
-        tier = RiskTier.max(tier, T.MEDIUM if votes["insult"] == 3 else T.LOW)
+        if A.HATE_SPEECH not in areas and votes["insult"] == 2:
+            confidence = 0.67
     if areas:
-        return violation(areas, tier, TOXICITY_SCOPE)
+        return violation(areas, T.MEDIUM, TOXICITY_SCOPE, confidence)
     flagged = any(votes[name] == 1 for name in (*_TOLD_HATE, "insult"))
     return no_violation(TOXICITY_SCOPE, confidence=0.67 if flagged else 1.0)
 
@@ -735,8 +750,20 @@ def map_told(votes: dict[str, int]) -> Labels:
     kind=LicenceKind.SHARE_ALIKE,
     files=(SourceFile("ToLD-BR.csv", "pt", "all", required=("text", *TOLD_COLUMNS)),),
     mapping="2+ of 3 votes for homophobia/racism/misogyny/xenophobia -> hate_speech/medium; insult 2+ -> "
-    "harassment (3 votes medium, 2 low); obscene only -> none/low; otherwise none/low (confidence 0.67 if "
+    "harassment/medium (confidence 0.67 with 2 votes); obscene only -> none/low; otherwise none/low (confidence 0.67 if "
     "one annotator flagged hate or insult).",
 )
 def _told_rows(row: Row, file: SourceFile) -> list[Mapped]:
     return [Mapped(row["text"], map_told({name: _int(row, name) for name in TOLD_COLUMNS}))]
+
+
+# --- Corpus v2: the sources added with the 45-source datasets folder, one module per kind ----------------
+# Each module registers its sources with ``@source`` on import; they import this module's building blocks,
+# which are all defined above, so the import cycle is harmless.
+from training.data import (  # noqa: E402
+    sources_abuse_a,  # noqa: F401  abuse and hate in new languages (vi, ur-Latn, ja, ar, da, el, tr)
+    sources_abuse_b,  # noqa: F401  abuse in bn, it, pl, es; violence in bn; suicide risk in zh
+    sources_negatives,  # noqa: F401  hard negatives, counter-speech, neutral rewrites, benign sentences
+    sources_prompts,  # noqa: F401  safety prompt sets (xsafety, multijail, jade, do-not-answer, ...)
+    sources_selfharm_fraud,  # noqa: F401  self-harm in es/ar, fraud in ko/id
+)
