@@ -421,14 +421,15 @@ def routed_sample(texts: Sequence[str], artifact: Path, policies: Sequence[Routi
                   received_at: datetime) -> list[list[Routed]]:
     """Score ``texts`` once and route them under each policy (the loop of ``evaluation.routing_shares``)."""
     from model.scorer import Scorer  # the model runtime, loaded only once the arguments are good
-    from serving.language import LanguageDetector
+    from serving.language import LanguageDetector, prior_languages
 
     scorer = Scorer(artifact)
     meta = scorer.meta
     detector = LanguageDetector()
+    prior = prior_languages(meta.languages)
     inputs = []
     for text, score in zip(texts, scorer.score(texts), strict=True):
-        detection = detector.detect(text)
+        detection = detector.detect(text, prior)
         inputs.append((text, ModelView.from_score(score, meta), LanguageView(detection.language, detection.confidence)))
     out: list[list[Routed]] = []
     for policy in policies:

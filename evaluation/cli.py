@@ -112,16 +112,9 @@ def _load(artifact: Path | None, alias: str | None, settings: Settings) -> tuple
 def _ood(loaded: LoadedModel, rows: list[dict[str, Any]], policy: RoutingPolicy, folder: Path) -> OODReport:
     """The per-source figures of the held-out sources, routed by ``policy``; printed and written to the
     report folder as ``ood.md`` and ``ood.json``."""
-    from evaluation.ood import format_table, ood_report
-    from evaluation.routing_shares import route_scores
-    from model.scorer import decide_tiers, to_scores
+    from evaluation.ood import format_table, routed_report
 
-    scorer, meta = loaded.scorer, loaded.scorer.meta
-    texts = [str(r["text"]) for r in rows]
-    tier_probs, area_probs = scorer.probabilities(texts)
-    routes = route_scores(meta, texts, to_scores(meta, tier_probs, area_probs), policy)
-    tier_pred = decide_tiers(tier_probs, meta.tier_labels.index("high"), meta.thresholds.high_risk)
-    report = ood_report(rows, tier_probs, meta.tier_labels, tier_pred, [r.action.value for r in routes])
+    report = routed_report(loaded.scorer, rows, policy)
     table = format_table(report)
     typer.echo("held-out sources (never trained on):\n" + table)
     (folder / "ood.md").write_text(f"# Held-out sources: {loaded.name} {loaded.version}\n\n{table}\n")

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from model.scorer import Scorer
+    from serving.policy import RoutingPolicy
 
 Floats = npt.NDArray[np.floating[Any]]
 Bools = npt.NDArray[np.bool_]
@@ -148,6 +152,20 @@ def ood_report(rows: Sequence[Mapping[str, Any]], tier_probs: Floats, tier_label
                   "pooled_benign_escalated": _share(action == "escalate", true == low)}
     return OODReport(sources=sources, mean_harm_auroc=float(np.mean(aurocs)) if aurocs else None,
                      min_harm_auroc=min(aurocs) if aurocs else None, **pooled)
+
+
+def routed_report(scorer: Scorer, rows: Sequence[Mapping[str, Any]], policy: RoutingPolicy) -> OODReport:
+    """Score ``rows`` with the exported model, route them as the service would (``policy``, the language
+    detected from the text, no report signals) and report per source."""
+    from evaluation.routing_shares import route_scores
+    from model.scorer import decide_tiers, to_scores
+
+    meta = scorer.meta
+    texts = [str(r["text"]) for r in rows]
+    tier_probs, area_probs = scorer.probabilities(texts)
+    routes = route_scores(meta, texts, to_scores(meta, tier_probs, area_probs), policy)
+    tier_pred = decide_tiers(tier_probs, meta.tier_labels.index("high"), meta.thresholds.high_risk)
+    return ood_report(rows, tier_probs, meta.tier_labels, tier_pred, [r.action.value for r in routes])
 
 
 def sample_per_source(rows: Sequence[Mapping[str, Any]], limit: int | None, seed: int) -> list[Mapping[str, Any]]:

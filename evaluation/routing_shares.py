@@ -20,7 +20,7 @@ from model.artifact import ArtifactMeta
 from model.schema import Report
 from model.scorer import Score, Scorer
 from model.settings import get_settings
-from serving.language import LanguageDetector
+from serving.language import LanguageDetector, prior_languages
 from serving.policy import RoutingPolicy, load_policy
 from serving.routing import Action, LanguageView, ModelView, Route, route
 
@@ -42,9 +42,10 @@ def route_scores(meta: ArtifactMeta, texts: Sequence[str], scores: Sequence[Scor
     signals (the corpus has none), one receive time."""
     detector = detector or LanguageDetector()
     now = datetime.now(UTC)
+    prior = prior_languages(meta.languages)
     routes = []
     for i, (text, score) in enumerate(zip(texts, scores, strict=True)):
-        detection = detector.detect(text)
+        detection = detector.detect(text, prior)
         routes.append(route(Report(report_id=f"sample-{i}", text=text), ModelView.from_score(score, meta),
                             LanguageView(detection.language, detection.confidence), policy, now))
     return routes

@@ -438,7 +438,10 @@ class RowScorer:
         scorer = self.model.scorer
         probabilities = self._pool.submit(scorer.probabilities, [r.text for r in reports], self.batch_size,
                                           max_padding=self.max_padding)
-        detections = [self.detector.detect(r.normalized_text) for r in reports]
+        from serving.language import prior_languages
+
+        prior = prior_languages(scorer.meta.languages)
+        detections = [self.detector.detect(r.normalized_text, prior) for r in reports]
         scores = to_scores(scorer.meta, *probabilities.result())
         taxonomy = get_taxonomy()
         rows = []

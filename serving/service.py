@@ -26,7 +26,7 @@ from serving.auth import Principal
 from serving.batching import MicroBatcher
 from serving.db.engine import transaction
 from serving.db.models import QueueItemRow, ReportRow, RouteRow, ScoreRow, utcnow
-from serving.language import Detection, LanguageDetector
+from serving.language import Detection, LanguageDetector, prior_languages
 from serving.metrics import Metrics
 from serving.model_loader import LoadedModel
 from serving.policy import RoutingPolicy
@@ -131,7 +131,8 @@ class ScoringService:
         received_at = utcnow()
         probabilities = self.batcher.submit([r.text for r, _ in items])
         # Language detection is pure Python (a few ms a report): it runs while the batcher scores the texts.
-        detections = [self.detector.detect(r.normalized_text) for r, _ in items]
+        prior = prior_languages(self.model.scorer.meta.languages)
+        detections = [self.detector.detect(r.normalized_text, prior) for r, _ in items]
         scores = to_scores(self.model.scorer.meta, *probabilities.result())
         scored = []
         for (report, digest), score, detection in zip(items, scores, detections, strict=True):

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.conformal import mondrian_thresholds
+from evaluation.ood import OODReport, routed_report, sample_per_source
 from model.artifact import ArtifactMeta, Conformal, Temperatures, Thresholds
 from model.scorer import Scorer, calibrate, sigmoid, softmax
 from model.settings import Settings, get_settings
@@ -168,6 +169,22 @@ def fit_conformal(scorer: Scorer, calibration: Split, temps: tuple[float, float]
     )
 
 
+def held_out_sources_report(scorer: Scorer, ood: Split | None, config: TrainConfig, settings: Settings,
+                            ) -> OODReport | None:
+    """The exported model on a sample of each held-out source, routed by the configured policy
+    (``evaluation.ood``); None when the corpus holds no source out."""
+    from serving.policy import load_policy
+
+    if ood is None or config.max_ood_rows_per_source == 0:
+        return None
+    tiers = get_taxonomy().tier_names
+    rows = [{"text": text, "source": source, "language": language, "risk_tier": tiers[tier]}
+            for text, source, language, tier in zip(ood.texts, ood.sources, ood.languages, ood.tier.tolist(),
+                                                    strict=True)]
+    sample = sample_per_source(rows, config.max_ood_rows_per_source, config.seed)
+    return routed_report(scorer, sample, load_policy(settings.routing_policy))
+
+
 def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Settings | None = None) -> ExportResult:
     started = time.perf_counter()
     summary = json.loads((run_dir / SUMMARY).read_text())
@@ -234,6 +251,14 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
         for k in ("tier_macro_f1", "area_macro_f1", "high_risk_recall", "high_risk_precision", "tier_ece")
     }
     metrics["sizes_mb"] = {"int8": _megabytes(tmp / "model.onnx"), "fp32": _megabytes(tmp / "model.fp32.onnx")}
+    provisional = meta.model_copy(update={"temperatures": Temperatures(tier=tier_t, areas=area_t),
+                                          "thresholds": Thresholds(areas=thresholds, high_risk=high_t),
+                                          "conformal": conformal,
+                                          "languages": sorted(metrics["test"].get("per_language", {}))})
+    provisional.save(tmp)
+    ood = held_out_sources_report(Scorer(tmp), splits.get("ood"), config, settings or get_settings())
+    if ood is not None:
+        metrics["ood"] = ood.model_dump()
     metrics["export_seconds"] = float(f"{export_seconds:.1f}")
     meta = meta.model_copy(update={
         "temperatures": Temperatures(tier=tier_t, areas=area_t),

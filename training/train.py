@@ -149,9 +149,9 @@ def ood_figures(model: TriageClassifier, ood: Split | None, tokenizer_path: Path
     if ood is None or config.max_ood_rows_per_source == 0:
         return None
     tiers = get_taxonomy().tier_names
-    rows = [{"source": s, "language": lang, "risk_tier": tiers[t], "index": i}
-            for i, (s, lang, t) in enumerate(zip(ood.sources, ood.languages, ood.tier.tolist(), strict=True))]
-    rows = sample_per_source(rows, config.max_ood_rows_per_source, config.seed)
+    everything = [{"source": s, "language": lang, "risk_tier": tiers[t], "index": i}
+                  for i, (s, lang, t) in enumerate(zip(ood.sources, ood.languages, ood.tier.tolist(), strict=True))]
+    rows = sample_per_source(everything, config.max_ood_rows_per_source, config.seed)
     sample = ood.take(np.array([r["index"] for r in rows], dtype=np.int64))
     tier_logits, _ = predict_logits(model, encode(sample.texts, tokenizer_path, config.max_length),
                                     config.batch_size, config.bf16, "held-out sources")

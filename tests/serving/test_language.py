@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.language import LanguageDetector
+from serving.language import LanguageDetector, prior_languages
 
 DETECTOR = LanguageDetector()
 
@@ -39,3 +39,20 @@ def test_placeholders_digits_and_too_few_letters_are_undetected(text: str) -> No
 def test_placeholders_do_not_make_a_text_english() -> None:
     detection = DETECTOR.detect("@user [url] Je ne comprends pas pourquoi ce compte publie encore ça [url]")
     assert detection.language == "fr"
+
+
+def test_a_prior_over_the_models_languages_settles_short_english() -> None:
+    text = "How do I kill a Python process?"
+    alone = DETECTOR.detect(text)
+    with_prior = DETECTOR.detect(text, prior_languages(["en", "de", "fr", "ur-Latn"]))
+    assert with_prior.language == "en"
+    assert with_prior.confidence > max(alone.confidence, 0.6)
+
+
+def test_a_language_the_detector_is_sure_of_stands_outside_the_prior() -> None:
+    text = "Habari ya asubuhi, rafiki yangu. Leo tutaenda sokoni kununua matunda na mboga."
+    assert DETECTOR.detect(text, prior_languages(["en", "de"])).language == DETECTOR.detect(text).language == "sw"
+
+
+def test_prior_languages_are_the_detectors_codes() -> None:
+    assert prior_languages(["ur-Latn", "pt-BR", "en"]) == {"ur", "pt", "en"}

@@ -1,5 +1,7 @@
 """Each source's mapping on sample rows, in the source's own label values (see each SOURCE.md)."""
 
+from pathlib import Path
+
 import pytest
 
 from model.taxonomy import PolicyArea as A
@@ -15,14 +17,36 @@ def check(labels: Labels, areas: tuple[A, ...], tier: T) -> None:
 
 def test_every_bundled_source_is_registered_with_licence_and_mapping() -> None:
     assert set(s.SOURCES) == {
+        # corpus v1
         "ailuminate_demo", "cold_zh", "constraint_covid19_fakenews_en", "constraint_hindi_hostility",
         "davidson_hate_offensive", "ethos", "germeval2018", "hasoc2019", "id_multilabel_hate_abusive",
         "korean_hate_speech", "mlma_hate_speech", "reddit_cssrs_suicide", "sms_spam_collection", "told_br",
+        # corpus v2: safety prompt sets
+        "xsafety_multilingual", "multijail", "jade_db_zh", "do_not_answer_en", "harmbench_advbench_behaviors",
+        "simple_safety_tests", "xstest",
+        # hard negatives, counter-speech, neutral rewrites, benign sentences
+        "toxigen_seed_sentences", "kosbi_ko", "square_ko", "conan_counter_narratives", "paradetox_en",
+        "russe_detox_2022_ru", "multilingual_paradetox", "ud_benign_sentences",
+        # abuse, hate and violence in new languages
+        "vihsd_vi", "roman_urdu_ruhsold", "japanese_toxic_inspection_ai", "offenseval2020_ar_da_el_tr",
+        "l_hsab_levantine_ar", "t_hsab_tunisian_ar", "bengali_hate_speech_karim", "pejorativity_it",
+        "ban_pl_polish", "homo_mex_es", "blp_vitd_bn",
+        # self-harm and fraud outside English
+        "sos1k_suicide_zh", "spanish_suicide_tweets_es", "arabic_suicide_tweets_ar", "korccvi_vishing_ko",
+        "indonesian_sms_spam_id",
     }
     languages = {lang for src in s.SOURCES.values() for lang in src.languages}
-    assert languages == {"en", "de", "hi", "ar", "fr", "ko", "zh", "pt", "id"}
+    assert len(languages) >= 29
+    assert {"en", "de", "hi", "ar", "fr", "ko", "zh", "pt", "id", "vi", "ur-Latn", "ja", "da", "el", "tr", "bn",
+            "it", "pl", "es", "ru", "th", "sw"} <= languages
     for src in s.SOURCES.values():
         assert src.licence and src.mapping and src.files
+
+
+@pytest.mark.datasets
+def test_every_dataset_folder_is_a_registered_source(real_datasets: Path) -> None:
+    folders = {p.name for p in real_datasets.iterdir() if p.is_dir()}
+    assert folders == set(s.SOURCES)
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,7 @@ def test_japanese_refuses_bad_votes() -> None:
     ("label", "areas", "tier", "confidence"),
     [
         ("hate", (A.HATE_SPEECH,), T.MEDIUM, 1.0),
-        ("abusive", (A.HARASSMENT,), T.LOW, s.INSULT_OR_SWEARING_CONFIDENCE),
+        ("abusive", (A.HARASSMENT,), T.MEDIUM, s.INSULT_OR_SWEARING_CONFIDENCE),
         ("normal", (A.NONE,), T.LOW, 1.0),
     ],
 )
@@ -111,7 +111,7 @@ def test_hsab_abusive_is_not_hate_and_unknown_labels_are_refused() -> None:
 
 def test_offenseval() -> None:
     offensive = s.map_offenseval("OFF")
-    check(offensive, (A.HARASSMENT,), T.LOW, s.INSULT_OR_SWEARING_CONFIDENCE)
+    check(offensive, (A.HARASSMENT,), T.MEDIUM, s.INSULT_OR_SWEARING_CONFIDENCE)
     # OFF holds group attacks too, and no sub-label tells them apart: hate stays unknown.
     assert A.HATE_SPEECH in offensive.unknown_areas and A.NONE not in offensive.unknown_areas
     check(s.map_offenseval("NOT"), (A.NONE,), T.LOW)

@@ -55,6 +55,33 @@ def area_tier_table(manifest: dict[str, Any]) -> str:
     return markdown_table(header, rows)
 
 
+def language_tier_area_table(manifest: dict[str, Any]) -> str:
+    """Rows per language x tier (all splits), one column per policy area (a row counts once per area)."""
+    taxonomy = get_taxonomy()
+    cells: dict[tuple[str, str, str], int] = defaultdict(int)
+    for cell in manifest["counts"]:
+        cells[(cell["language"], cell["risk_tier"], cell["policy_area"])] += cell["rows"]
+    rows = []
+    for language in manifest["languages"]:
+        for tier in taxonomy.tier_names:
+            counts = [cells[(language, tier, area)] for area in taxonomy.area_names]
+            if any(counts):
+                rows.append([language, tier, *counts])
+    return markdown_table(["language", "tier", *taxonomy.area_names], rows)
+
+
+def tier_semantics() -> str:
+    """The tiers as the taxonomy defines them: one definition, applied to every source's mapping."""
+    return "\n".join(f"- **{tier.name}**: {tier.definition}" for tier in get_taxonomy().tiers)
+
+
+def held_out_table(manifest: dict[str, Any]) -> str:
+    held_out = manifest["config"].get("ood_sources", [])
+    rows = [[name, manifest["sources"][name].get("licence", "?"), manifest["sources"][name]["rows_kept"]]
+            for name in held_out if name in manifest["sources"]]
+    return markdown_table(["held-out source", "licence", "rows (all in ood)"], rows) if rows else "None."
+
+
 def tiers_table(manifest: dict[str, Any]) -> str:
     return markdown_table(["risk tier", *SPLIT_ORDER, "total"],
                           [_split_row(tier, counts) for tier, counts in manifest["tiers"].items()])
@@ -106,8 +133,17 @@ _KNOWN_BIASES = """\
 - **Hate vs offence.** Sources draw the line between hate, insult and profanity differently; the mapping
   keeps hate (medium) apart from untargeted offence and profanity (low, area none) where the source allows.
 - **Thresholded votes.** Davidson, ETHOS and ToLD-Br give vote shares; rows carry them as label confidence.
-- **Languages.** Hindi is in Devanagari only (no Hinglish); no source covers Arabizi, Roman Urdu or
-  code-switching; self-harm, spam and most misinformation are English only.
+- **Prompt sets are not posts.** XSafety, MultiJail, JADE, Do-Not-Answer, HarmBench/AdvBench and
+  SimpleSafetyTests are requests to an AI assistant; their labels are per category (weak, confidence < 1),
+  and parallel translations share a group so that no translation of a test prompt is trained on.
+- **Moderation decisions are not annotations.** BAN-PL's "harmful" rows are moderators' bans (some need
+  the removed image); its "neutral" rows are unmoderated, not verified clean (confidence 0.8).
+- **Hard negatives.** ToxiGen's neutral sentences, KoSBi's safe sentences, SQuARe's sensitive questions,
+  CONAN's counter-narratives, the ParaDetox rewrites and Universal Dependencies sentences in 26 languages
+  are low: they keep the model from learning that an identity word, a topic or a language means harm.
+- **Languages.** Hindi is in Devanagari only (no Hinglish); Roman Urdu (`ur-Latn`) is the only
+  Latin-script South Asian source; no source covers Arabizi or code-switching; misinformation is English
+  and Hindi only.
 """
 
 
@@ -149,14 +185,28 @@ unstated` leaves out the non-commercial and unstated-licence sources).
 
 Each row has a **risk tier** (low / medium / high) and **policy areas**: the areas that apply (`none`
 when the source says nothing objectionable applies), and the areas the source does not label, which are
-*unknown* (a loss ignores them) rather than negative. Every other area is a known negative.
+*unknown* (a loss ignores them) rather than negative. Every other area is a known negative. Weak labels
+(a prompt set's category, a vote share, a moderator's ban) carry a label confidence below 1, which weights
+the row in the loss.
+
+The tiers mean the same for every source (`model/taxonomy.toml`); each source's mapping below applies them:
+
+{tier_semantics()}
 
 ## Splits
 
 A source's own test split stays the test split. Other rows are split into train / validation /
 calibration (80/10/10), or train / validation / calibration / test (70/10/10/10) for sources without a
 test split, stratified by language x tier. Exact and near-exact duplicates are removed across all splits
-(test rows win), so no text is in two splits. A Reddit user's posts stay in one split.
+(held-out and test rows win), so no text is in two splits. Groups stay in one split: a Reddit user's posts,
+the translations of one prompt (XSafety, MultiJail), a hate speech and its counter-narratives in every
+language (CONAN), a toxic text and its neutral rewrites (ParaDetox).
+
+**Held-out sources.** Every row of these sources is in the `ood` split: never trained, validated or
+calibrated on. `triage evaluate --ood` judges a model on them, per source (harm AUROC, high-risk recall,
+where routing sends benign and harmful rows); see the model card.
+
+{held_out_table(manifest)}
 
 {splits_table(manifest)}
 
@@ -174,9 +224,16 @@ All splits by tier; the last three columns count training rows by label status.
 
 {area_tier_table(manifest)}
 
+## Rows per language, tier and policy area
+
+All splits; a row with two areas counts in both columns.
+
+{language_tier_area_table(manifest)}
+
 **Thin areas** (fewer than {THIN_AREA_ROWS} positive training rows): {', '.join(thin) or 'none'}. Graphic
-violence has no source at all; terrorism (dangerous_orgs), intellectual property and privacy come only from
-AILuminate prompts, not posts. Route low-confidence predictions in these areas to people.
+violence has no source at all; terrorism (dangerous_orgs), child safety, intellectual property and privacy
+come from prompt sets (AILuminate, JADE, MultiJail, Do-Not-Answer, HarmBench, SimpleSafetyTests), not
+posts. Route low-confidence predictions in these areas to people.
 
 ## Sources and licences
 

@@ -281,8 +281,8 @@ def map_hindi_hostility(labels: str) -> Labels:
         SourceFile("Test Set Complete - test.csv", "hi", "test", is_test=True, columns=("text", "labels")),
     ),
     mapping="fake -> misinformation/medium; hate -> hate_speech/medium; defamation -> harassment/medium; "
-    "offensive -> harassment/medium (confidence 0.6 alone); non-hostile -> none/low; a multi-label row takes every area and the "
-    "highest tier. Files have no header row. Official test file kept as test.",
+    "offensive -> harassment/medium (confidence 0.6 alone); non-hostile -> none/low; a multi-label row takes "
+    "every area and the highest tier. Files have no header row. Official test file kept as test.",
 )
 def _hindi_rows(row: Row, file: SourceFile) -> list[Mapped]:
     return [Mapped(row["text"], map_hindi_hostility(row["labels"]))]
@@ -750,8 +750,8 @@ def map_told(votes: dict[str, int]) -> Labels:
     kind=LicenceKind.SHARE_ALIKE,
     files=(SourceFile("ToLD-BR.csv", "pt", "all", required=("text", *TOLD_COLUMNS)),),
     mapping="2+ of 3 votes for homophobia/racism/misogyny/xenophobia -> hate_speech/medium; insult 2+ -> "
-    "harassment/medium (confidence 0.67 with 2 votes); obscene only -> none/low; otherwise none/low (confidence 0.67 if "
-    "one annotator flagged hate or insult).",
+    "harassment/medium (confidence 0.67 with 2 votes); obscene only -> none/low; otherwise none/low "
+    "(confidence 0.67 if one annotator flagged hate or insult).",
 )
 def _told_rows(row: Row, file: SourceFile) -> list[Mapped]:
     return [Mapped(row["text"], map_told({name: _int(row, name) for name in TOLD_COLUMNS}))]

@@ -33,7 +33,7 @@ from training.data.sources import (
 )
 
 #: An "abusive" or "offensive" class that holds insults at people and untargeted swearing alike becomes
-#: harassment/low, the usual case, at this weight.
+#: harassment/medium, the usual case, at this weight.
 INSULT_OR_SWEARING_CONFIDENCE = 0.6
 
 
@@ -107,13 +107,14 @@ _HSAB = {
     "hate": violation(A.HATE_SPEECH, T.MEDIUM, TOXICITY_SCOPE),
     # Offensive, aggressive, insulting or profane: mostly insults at politicians, their supporters and other
     # commenters, some untargeted swearing. Hate is its own class, so it is a known negative here.
-    "abusive": violation(A.HARASSMENT, T.LOW, TOXICITY_SCOPE, INSULT_OR_SWEARING_CONFIDENCE),
+    # Harassment of a person is medium (the tier semantics); the low confidence carries the swearing.
+    "abusive": violation(A.HARASSMENT, T.MEDIUM, TOXICITY_SCOPE, INSULT_OR_SWEARING_CONFIDENCE),
     "normal": no_violation(TOXICITY_SCOPE),
 }
 
 
 def map_hsab(label: str) -> Labels:
-    """L-HSAB and T-HSAB share one scheme: hate -> hate_speech/medium; abusive -> harassment/low at
+    """L-HSAB and T-HSAB share one scheme: hate -> hate_speech/medium; abusive -> harassment/medium at
     confidence 0.6 (insults and untargeted swearing are not told apart), not hate; normal -> none/low."""
     return _lookup(_HSAB, "class", label)
 
@@ -125,7 +126,7 @@ def _hsab_rows(text: str, label: str) -> RowMapper:
     return rows
 
 
-_HSAB_MAPPING = ("hate -> hate_speech/medium; abusive -> harassment/low (confidence 0.6: insults at people and "
+_HSAB_MAPPING = ("hate -> hate_speech/medium; abusive -> harassment/medium (confidence 0.6: insults at people and "
                  "untargeted swearing are one class), hate_speech negative; normal -> none/low.")
 
 source(
@@ -150,7 +151,8 @@ source(
 _OFFENSEVAL = {
     # Offensive or profane: insults, slurs, threats and untargeted swearing alike. Sub-tasks B and C (is it
     # targeted, at whom), which would tell them apart, are not in these files, so hate_speech stays unknown.
-    "OFF": violation(A.HARASSMENT, T.LOW, {A.HARASSMENT}, INSULT_OR_SWEARING_CONFIDENCE),
+    # Harassment of a person is medium (the tier semantics); the low confidence carries the swearing.
+    "OFF": violation(A.HARASSMENT, T.MEDIUM, {A.HARASSMENT}, INSULT_OR_SWEARING_CONFIDENCE),
     "NOT": no_violation(TOXICITY_SCOPE),
 }
 OFFENSEVAL_COLUMNS = ("id", "tweet", "subtask_a")
@@ -164,7 +166,7 @@ _DELETED = {"[deleted]", "[removed]"}
 
 
 def map_offenseval(label: str) -> Labels:
-    """OFF -> harassment/low at confidence 0.6, hate_speech unknown (insults, slurs and untargeted swearing
+    """OFF -> harassment/medium at confidence 0.6, hate_speech unknown (insults, slurs and untargeted swearing
     are one class); NOT -> none/low."""
     return _lookup(_OFFENSEVAL, "subtask_a", label)
 
@@ -250,7 +252,7 @@ def _offenseval_file(name: str, language: str, split: str, gold: str | None = No
         _offenseval_file("tr/offenseval-tr-training-v1.tsv", "tr", "train"),
         _offenseval_file("tr/test.tsv", "tr", "test", gold="turkish-goldlabels.tsv"),
     ),
-    mapping="OFF -> harassment/low (confidence 0.6; insults, slurs and untargeted swearing are one class, so "
+    mapping="OFF -> harassment/medium (confidence 0.6; insults, slurs and untargeted swearing are one class, so "
     "hate_speech is unknown); NOT -> none/low. Test tweets are joined to their gold labels by id and kept as "
     "test (Greek has no trusted test labels); <LF> becomes a line break, URL our placeholder; a deleted "
     "Danish comment is skipped.",
