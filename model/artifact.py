@@ -95,7 +95,7 @@ class ArtifactMeta(BaseModel):
     temperatures: Temperatures
     thresholds: Thresholds
     corpus_fingerprint: str
-    languages: list[str] = Field(description="Languages the model was evaluated on.")
+    languages: list[str] = Field(description="Languages the model supports: those with enough training rows.")
     encoder: dict[str, Any]
     training: dict[str, Any]
     metrics: dict[str, Any] = Field(default_factory=dict)

@@ -71,6 +71,26 @@ def write_mini_datasets(root: Path) -> Path:
 MINI_SOURCES = ("germeval2018", "sms_spam_collection", "told_br", "reddit_cssrs_suicide")
 
 
+def build_real_source(real_datasets: Path, out_dir: Path, name: str, rows_read: int, skipped: dict[str, int],
+                      tiers: set[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Build source ``name`` alone from the real datasets and check what every source's real-files test checks:
+    the rows read, the skips, no warnings, the tiers kept and the source's languages. Returns the source's
+    manifest entry and the corpus rows."""
+    import pyarrow.parquet as pq
+
+    from training.data.build import BuildConfig, build_corpus
+    from training.data.sources import SOURCES
+
+    result = build_corpus(BuildConfig(datasets_dir=real_datasets, out_dir=out_dir, sources=(name,)))
+    info: dict[str, Any] = result.manifest["sources"][name]
+    assert info["rows_read"] == rows_read
+    assert info["skipped"] == skipped and result.manifest["warnings"] == []
+    table: list[dict[str, Any]] = pq.read_table(result.corpus_path).to_pylist()
+    assert {row["risk_tier"] for row in table} == tiers
+    assert {row["language"] for row in table} == set(SOURCES[name].languages)
+    return info, table
+
+
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     return path

@@ -67,11 +67,23 @@ def area_thresholds(probs: Floats, targets: Floats, known: npt.NDArray[np.bool_]
     return thresholds
 
 
-def high_risk_threshold(tier_probs: Floats, labels: npt.NDArray[np.int64], high_index: int, recall: float) -> float:
+def high_risk_threshold(tier_probs: Floats, labels: npt.NDArray[np.int64], high_index: int, recall: float,
+                        max_low_escalated: float | None = None, low_index: int = 0) -> float:
     """The largest threshold on P(high) that still catches ``recall`` of the truly high rows (capped at
-    0.5, the point where high would win anyway); 0.5 when the split has no high rows."""
+    0.5, the point where high would win anyway); 0.5 when the split has no high rows.
+
+    With ``max_low_escalated``, the threshold is raised where needed so that at most that share of the
+    truly low-risk rows reach it: escalation is a person's urgent time, and the high-risk rows it then
+    misses still reach a specialist through the conformal grey zone (``model.artifact.Conformal``)."""
     p_high = np.sort(tier_probs[labels == high_index, high_index])
     if len(p_high) == 0:
         return 0.5
     k = int(np.floor((1.0 - recall) * len(p_high)))
-    return float(min(0.5, p_high[min(k, len(p_high) - 1)]))
+    threshold = float(min(0.5, p_high[min(k, len(p_high) - 1)]))
+    p_low_rows = np.sort(tier_probs[labels == low_index, high_index])[::-1]
+    allowed = int(np.floor((max_low_escalated or 0.0) * len(p_low_rows)))
+    if max_low_escalated is not None and allowed < len(p_low_rows):
+        # Just above the (allowed + 1)-th highest low row: at most ``allowed`` low rows reach it.
+        budget = np.nextafter(p_low_rows[allowed], np.float32(np.inf))
+        threshold = max(threshold, min(0.5, float(budget)))
+    return threshold

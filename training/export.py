@@ -19,6 +19,7 @@ import json
 import logging
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,6 +170,16 @@ def fit_conformal(scorer: Scorer, calibration: Split, temps: tuple[float, float]
     )
 
 
+#: A language needs this many training rows to count as supported (``ArtifactMeta.languages``): routing
+#: sends reports in other languages to specialist review (``grey.language_unsupported``).
+MIN_LANGUAGE_TRAIN_ROWS = 300
+
+
+def supported_languages(train_languages: list[str]) -> list[str]:
+    counts = Counter(train_languages)
+    return sorted(lang for lang, n in counts.items() if n >= MIN_LANGUAGE_TRAIN_ROWS)
+
+
 def held_out_sources_report(scorer: Scorer, ood: Split | None, config: TrainConfig, settings: Settings,
                             ) -> OODReport | None:
     """The exported model on a sample of each held-out source, routed by the configured policy
@@ -235,7 +246,8 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
     tier_probs, area_probs = calibrate(*cal_logits, tier_t, area_t)
     thresholds = area_thresholds(area_probs, cal.areas, cal.known, taxonomy.area_names)
     high_t = high_risk_threshold(tier_probs, cal.tier, taxonomy.tier_names.index("high"),
-                                 config.high_risk_recall)
+                                 config.high_risk_recall, config.max_low_escalated,
+                                 taxonomy.tier_names.index("low"))
     temps = (tier_t, area_t)
     conformal = fit_conformal(int8, splits["calibration"], temps, taxonomy.tier_names.index("high"),
                               config.conformal_alpha)
@@ -250,11 +262,12 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
         k: metrics["test"][k] - metrics["test_fp32"][k]
         for k in ("tier_macro_f1", "area_macro_f1", "high_risk_recall", "high_risk_precision", "tier_ece")
     }
+    languages = supported_languages(splits["train"].languages)
     metrics["sizes_mb"] = {"int8": _megabytes(tmp / "model.onnx"), "fp32": _megabytes(tmp / "model.fp32.onnx")}
     provisional = meta.model_copy(update={"temperatures": Temperatures(tier=tier_t, areas=area_t),
                                           "thresholds": Thresholds(areas=thresholds, high_risk=high_t),
                                           "conformal": conformal,
-                                          "languages": sorted(metrics["test"].get("per_language", {}))})
+                                          "languages": languages})
     provisional.save(tmp)
     ood = held_out_sources_report(Scorer(tmp), splits.get("ood"), config, settings or get_settings())
     if ood is not None:
@@ -264,7 +277,7 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
         "temperatures": Temperatures(tier=tier_t, areas=area_t),
         "thresholds": Thresholds(areas=thresholds, high_risk=high_t),
         "conformal": conformal,
-        "languages": sorted(metrics["test"].get("per_language", {})),
+        "languages": languages,
         "metrics": metrics,
     })
     meta.save(tmp)

@@ -55,6 +55,21 @@ def test_high_risk_threshold_reaches_the_target_recall() -> None:
     assert threshold <= 0.5
 
 
+def test_high_risk_threshold_is_raised_until_few_low_rows_are_escalated() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.choice(3, size=2000)
+    # P(high) overlaps between the tiers: low rows up to 0.45, high rows from 0.05.
+    p_high = np.where(labels == 2, rng.uniform(0.05, 0.95, 2000), rng.uniform(0.0, 0.45, 2000))
+    probs = np.stack([(1 - p_high) * 0.6, (1 - p_high) * 0.4, p_high], axis=1).astype(np.float32)
+    recall_only = high_risk_threshold(probs, labels, 2, recall=0.9)
+    budgeted = high_risk_threshold(probs, labels, 2, recall=0.9, max_low_escalated=0.05, low_index=0)
+    escalated_low = np.mean(decide_tiers(probs, 2, budgeted)[labels == 0] == 2)
+    assert recall_only < budgeted <= 0.5
+    assert escalated_low <= 0.05
+    # A budget the recall threshold already meets changes nothing.
+    assert high_risk_threshold(probs, labels, 2, recall=0.9, max_low_escalated=0.99) == recall_only
+
+
 def test_decide_tiers_prefers_high_at_the_threshold_and_argmax_otherwise() -> None:
     probs = np.array([[0.5, 0.2, 0.3], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8]], dtype=np.float32)
     assert decide_tiers(probs, 2, 0.3).tolist() == [2, 2, 2]

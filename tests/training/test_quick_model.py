@@ -89,19 +89,15 @@ def test_the_model_card_is_generated(trained: tuple[TrainResult, ExportResult], 
 THREATS = {
     "en": "I know where you live and I am going to kill you tonight.",
     "fr": "Je sais où tu habites et je vais te tuer ce soir.",
+    "de": "Ich bringe dich um, du Verräter, wir wissen wo du wohnst.",
+    "es": "Sé dónde vives y te voy a matar esta noche.",
     "hi": "मुझे पता है तुम कहाँ रहते हो, आज रात मैं तुम्हें मार डालूँगा।",
     "ar": "أعرف أين تسكن وسأقتلك الليلة.",
-    "es": "Sé dónde vives y te voy a matar esta noche.",
     "ja": "お前の住所は知っている。今夜お前を殺してやる。",
+    "ru": "Я знаю, где ты живёшь, и сегодня ночью я тебя убью.",
 }
 
 
-# A known gap, kept visible: the quick model does not yet score these threats high. Violence and threats
-# have 338 rows in the corpus, almost all English AI-assistant prompts (AILuminate) and ETHOS comments, and
-# nothing outside English; the quick run (measured 2026-11-22) put P(high) at 0.29 for English, 0.01 for
-# the others, below the 0.30 threshold, and flagged harassment for the five non-English ones. The tests
-# turn into passes (xpass) when the data or the model closes the gap.
-@pytest.mark.xfail(reason="thin, English-only threat data: known gap of the quick model", strict=False)
 @pytest.mark.parametrize("language", sorted(THREATS))
 def test_threats_score_high_risk(scorer: Scorer, language: str) -> None:
     assert scorer.score([THREATS[language]])[0].tier == "high"

@@ -12,6 +12,7 @@ import pytest
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from model.text import dedup_key, normalize_text
+from tests.factories import build_real_source
 from training.data import sources_negatives as s
 from training.data.build import BuildConfig, build_corpus
 from training.data.errors import LabelError, RowError
@@ -364,14 +365,7 @@ REAL: dict[str, tuple[int, dict[str, int], set[str]]] = {
 @pytest.mark.datasets
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_real_files(name: str, real_datasets: Path, tmp_path: Path) -> None:
-    result = build_corpus(BuildConfig(datasets_dir=real_datasets, out_dir=tmp_path, sources=(name,)))
-    info = result.manifest["sources"][name]
-    rows_read, skipped, tiers = REAL[name]
-    assert info["rows_read"] == rows_read
-    assert info["skipped"] == skipped and result.manifest["warnings"] == []
-    table: list[dict[str, Any]] = pq.read_table(result.corpus_path).to_pylist()
-    assert {row["risk_tier"] for row in table} == tiers
-    assert {row["language"] for row in table} == set(SOURCES[name].languages)
+    _, table = build_real_source(real_datasets, tmp_path, name, *REAL[name])
     splits: dict[str, set[str]] = defaultdict(set)
     languages: dict[str, set[str]] = defaultdict(set)
     sizes: Counter[str] = Counter()

@@ -2,17 +2,15 @@
 
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
 from model.schema import MAX_TEXT_CHARS
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from model.text import normalize_text
+from tests.factories import build_real_source
 from training.data import sources_selfharm_fraud as s
-from training.data.build import BuildConfig, build_corpus
 from training.data.errors import LabelError
 from training.data.labels import Labels
 from training.data.readers import Row
@@ -169,14 +167,8 @@ REAL = {
 @pytest.mark.datasets
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_real_files(name: str, real_datasets: Path, tmp_path: Path) -> None:
-    result = build_corpus(BuildConfig(datasets_dir=real_datasets, out_dir=tmp_path, sources=(name,)))
-    info = result.manifest["sources"][name]
     rows_read, tiers = REAL[name]
-    assert info["rows_read"] == rows_read
-    assert info["skipped"] == {} and result.manifest["warnings"] == []
-    table: list[dict[str, Any]] = pq.read_table(result.corpus_path).to_pylist()
-    assert {row["risk_tier"] for row in table} == tiers
-    assert {row["language"] for row in table} == set(SOURCES[name].languages)
+    info, table = build_real_source(real_datasets, tmp_path, name, rows_read, {}, tiers)
     assert all(len(row["text"]) <= MAX_TEXT_CHARS for row in table)
     splits: defaultdict[str, set[str]] = defaultdict(set)
     for row in table:

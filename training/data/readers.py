@@ -2,7 +2,9 @@
 
 Every source goes through ``iter_rows``: it decodes the whole file first (so a wrong encoding is reported
 with the line of the first bad byte), then yields one ``Row`` per record with the line the record starts
-on, which ``csv`` alone does not give for records spanning several lines.
+on, which ``csv`` alone does not give for records spanning several lines. Readers of files that are not
+plain delimited files decode with ``decode`` and parse with ``parse_delimited`` (``iter_records`` for
+records without a header or a fixed number of fields).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from training.data.errors import MissingSourceError, RowError
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,11 @@ def read_text(path: Path, encoding: str = "utf-8", errors: str = "strict") -> st
         raise MissingSourceError(path, "file not found") from exc
     except OSError as exc:
         raise MissingSourceError(path, f"cannot read file: {exc.strerror}") from exc
+    return decode(data, path, encoding=encoding, errors=errors)
+
+
+def decode(data: bytes, path: Path, encoding: str = "utf-8", errors: str = "strict") -> str:
+    """``data`` (the content of ``path``) decoded; a wrong encoding raises with the line of the first bad byte."""
     try:
         return data.decode(encoding, errors=errors)
     except UnicodeDecodeError as exc:
@@ -57,17 +67,31 @@ def iter_rows(
     quoted: bool = True,
     on_error: Callable[[RowError], None] | None = None,
 ) -> Iterator[Row]:
-    """Yield the records of a delimited file.
+    """Yield the records of a delimited file, decoded as a whole, as ``parse_delimited`` yields them."""
+    text = read_text(path, encoding=encoding, errors=errors)
+    yield from parse_delimited(text, path, delimiter=delimiter, columns=columns, required=required, quoted=quoted,
+                               on_error=on_error)
 
-    With ``columns`` the file has no header row and every record must have exactly those columns.
+
+def parse_delimited(
+    text: str,
+    path: Path,
+    *,
+    delimiter: str = ",",
+    columns: Sequence[str] | None = None,
+    required: Sequence[str] = (),
+    quoted: bool = True,
+    on_error: Callable[[RowError], None] | None = None,
+) -> Iterator[Row]:
+    """Yield the records of delimited ``text`` (the decoded content of ``path``, which rows and errors name).
+
+    With ``columns`` the text has no header row and every record must have exactly those columns.
     Without it the first record is the header; ``required`` names columns that must be in it.
     ``quoted=False`` reads quote characters as text (tab-separated files of tweets).
-    A leading byte-order mark is dropped. A malformed record raises ``RowError``, unless ``on_error`` is
-    given: then it is passed the error and the record is skipped.
+    A leading byte-order mark is dropped and blank lines are skipped. A malformed record raises ``RowError``,
+    unless ``on_error`` is given: then it is passed the error and the record is skipped.
     """
-    text = read_text(path, encoding=encoding, errors=errors).removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
-                        quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE, strict=True)
+    reader = _csv_reader(text, delimiter, quoted)
     names: list[str]
     if columns is None:
         try:
@@ -79,6 +103,42 @@ def iter_rows(
             raise RowError(path, f"header lacks column(s) {', '.join(missing)}; found {names}", 1)
     else:
         names = list(columns)
+    for start, record in _records(reader, path, on_error):
+        if not record or record == [""]:
+            continue  # blank line
+        if len(record) == len(names):
+            yield Row(path=path, line=start, values=dict(zip(names, record, strict=True)))
+            continue
+        error = RowError(path, f"expected {len(names)} columns ({', '.join(names)}), found {len(record)}", start)
+        if on_error is None:
+            raise error
+        on_error(error)
+
+
+def iter_records(
+    text: str,
+    path: Path,
+    *,
+    delimiter: str = ",",
+    quoted: bool = True,
+    on_error: Callable[[RowError], None] | None = None,
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line, fields)`` for every record of delimited ``text`` (the decoded content of ``path``), with
+    the line the record starts on: no header, any number of fields, blank lines included (as ``[]``).
+    A leading byte-order mark is dropped; a malformed record raises or goes to ``on_error`` as in
+    ``parse_delimited``."""
+    return _records(_csv_reader(text, delimiter, quoted), path, on_error)
+
+
+def _csv_reader(text: str, delimiter: str, quoted: bool) -> CsvReader:
+    return csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=delimiter,
+                      quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE, strict=True)
+
+
+def _records(reader: CsvReader, path: Path,
+             on_error: Callable[[RowError], None] | None) -> Iterator[tuple[int, list[str]]]:
+    """The records ``reader`` has left, each with the line it starts on (``csv`` alone counts the lines read
+    so far, not where a record spanning several lines began)."""
     while True:
         start = reader.line_num + 1
         try:
@@ -88,12 +148,8 @@ def iter_rows(
         except csv.Error as exc:
             error = RowError(path, f"malformed record: {exc}", start)
         else:
-            if not record or record == [""]:
-                continue  # blank line
-            if len(record) == len(names):
-                yield Row(path=path, line=start, values=dict(zip(names, record, strict=True)))
-                continue
-            error = RowError(path, f"expected {len(names)} columns ({', '.join(names)}), found {len(record)}", start)
+            yield start, record
+            continue
         if on_error is None:
             raise error
         on_error(error)

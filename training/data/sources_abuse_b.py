@@ -8,8 +8,6 @@ mappings follow each dataset's ``SOURCE.md``; comments say where a choice was ma
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -19,7 +17,7 @@ from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from training.data.errors import LabelError, RowError
 from training.data.labels import TOXICITY_SCOPE, Labels, no_violation, partial, violation
-from training.data.readers import Row
+from training.data.readers import Row, decode, parse_delimited
 from training.data.sources import FileReader, LicenceKind, Mapped, SourceFile, _int, _unknown, source
 
 # --- helpers shared by the sources below -----------------------------------------------------------------
@@ -35,7 +33,8 @@ def _flag(value: str, what: str) -> bool:
 def zip_csv_reader(member: str, password: bytes) -> FileReader:
     """A ``SourceFile.reader`` for a CSV file inside a password-protected zip, decrypted in memory only.
 
-    Rows are yielded with the line their record starts on and name ``<archive>/<member>`` as their file."""
+    The member is a CSV file with a header row, parsed as ``readers.iter_rows`` parses a file; rows and errors
+    name ``<archive>/<member>`` as their file."""
 
     def read(path: Path, file: SourceFile) -> Iterator[Row]:
         try:
@@ -44,37 +43,11 @@ def zip_csv_reader(member: str, password: bytes) -> FileReader:
         except (OSError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
             # RuntimeError: a wrong password; KeyError: no such member.
             raise RowError(path, f"cannot read {member} from the archive: {exc}") from exc
-        yield from _csv_records(path / member, data, file)
+        inner = path / member
+        yield from parse_delimited(decode(data, inner, errors=file.errors), inner, delimiter=file.delimiter,
+                                   required=file.required, quoted=file.quoted)
 
     return read
-
-
-def _csv_records(path: Path, data: bytes, file: SourceFile) -> Iterator[Row]:
-    """The records of an in-memory CSV file with a header row, as ``readers.iter_rows`` yields them."""
-    try:
-        text = data.decode("utf-8", errors=file.errors).removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise RowError(path, f"not valid utf-8: byte {data[exc.start]:#04x} ({exc.reason})", line) from exc
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=file.delimiter, strict=True,
-                        quoting=csv.QUOTE_MINIMAL if file.quoted else csv.QUOTE_NONE)
-    names = [name.strip() for name in next(reader, [])]
-    missing = [c for c in file.required if c not in names]
-    if missing:
-        raise RowError(path, f"header lacks column(s) {', '.join(missing)}; found {names}", 1)
-    while True:
-        start = reader.line_num + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise RowError(path, f"malformed record: {exc}", start) from exc
-        if not record or record == [""]:
-            continue
-        if len(record) != len(names):
-            raise RowError(path, f"expected {len(names)} columns ({', '.join(names)}), found {len(record)}", start)
-        yield Row(path=path, line=start, values=dict(zip(names, record, strict=True)))
 
 
 # --- Bengali Hate Speech v1.0 + v2.0, Karim et al. (bn) --------------------------------------------------

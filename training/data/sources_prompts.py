@@ -14,8 +14,6 @@ Parallel sets (XSafety, MultiJail) give every translation of a prompt one ``grou
 from __future__ import annotations
 
 import ast
-import csv
-import io
 import re
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,7 +24,7 @@ from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from training.data.errors import LabelError, RowError
 from training.data.labels import Labels, no_violation, partial, violation
-from training.data.readers import Row, read_text
+from training.data.readers import Row, iter_records, read_text
 from training.data.sources import LicenceKind, Mapped, SourceFile, _unknown, source
 
 # --- Building blocks shared by the prompt sets ------------------------------------------------------------
@@ -536,21 +534,10 @@ def read_prompt_records(path: Path, file: SourceFile) -> Iterator[Row]:
     commas they were split at (most extra fields are trailing empty ones). Each row carries the record's
     0-based ``index``, which is the same prompt's index in every language; a blank record (a missing
     translation) yields no row but keeps its index."""
-    text = read_text(path).removeprefix("\ufeff")
-    records = csv.reader(io.StringIO(text, newline=""), strict=True)
-    index = 0
-    while True:
-        line = records.line_num + 1
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise RowError(path, f"malformed record: {exc}", line) from None
+    for index, (line, record) in enumerate(iter_records(read_text(path), path)):
         prompt = ",".join(record).rstrip(",")
         if prompt.strip():
             yield Row(path, line, {"prompt": prompt, "index": str(index)})
-        index += 1
 
 
 _XLSX = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
