@@ -146,7 +146,9 @@ def _runs(lengths: Sequence[int], order: npt.NDArray[np.intp], batch_size: int,
 
 
 class Scorer:
-    def __init__(self, folder: Path, *, use_fp32: bool = False, threads: int | None = None) -> None:
+    def __init__(self, folder: Path, *, use_fp32: bool = False, threads: int | None = None,
+                 max_windows: int | None = None) -> None:
+        """``max_windows`` overrides the artifact's (1: read only the start of long texts)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -154,6 +156,8 @@ class Scorer:
             self.meta = ArtifactMeta.load(folder)
         except FileNotFoundError as exc:
             raise ArtifactError(f"{folder}: no artifact.json; export a model with `triage export`") from exc
+        if max_windows is not None:
+            self.meta = self.meta.model_copy(update={"max_windows": max_windows})
         model_path = folder / (self.meta.files.model_fp32 if use_fp32 else self.meta.files.model)
         tokenizer_path = folder / self.meta.files.tokenizer
         for path in (model_path, tokenizer_path):

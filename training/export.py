@@ -117,9 +117,10 @@ def feed_forward_matmuls(path: Path) -> list[str]:
 def _torch_probs(model: Any, scorer: Scorer, texts: list[str]) -> tuple[Floats, Floats]:
     import torch
 
-    from model.scorer import pad_batch
+    from model.scorer import combine_windows, pad_batch
 
-    encodings = scorer.encode(texts)
+    # The scorer's own model inputs (windows of long texts included), combined as the scorer combines them.
+    encodings, owner = scorer.encode_windows(texts)
     tiers, areas = [], []
     for start in range(0, len(encodings), 32):
         ids, mask = pad_batch(encodings[start : start + 32], scorer.meta.pad_id)
@@ -127,7 +128,10 @@ def _torch_probs(model: Any, scorer: Scorer, texts: list[str]) -> tuple[Floats, 
             t, a = model(torch.from_numpy(ids), torch.from_numpy(mask))
         tiers.append(t.numpy())
         areas.append(a.numpy())
-    return np.concatenate(tiers), np.concatenate(areas)
+    tier, area = np.concatenate(tiers), np.concatenate(areas)
+    if len(encodings) == len(texts):
+        return tier, area
+    return combine_windows(tier, area, owner, len(texts), scorer.meta.tier_labels.index("low"))
 
 
 def parity(model: Any, fp32: Scorer, texts: list[str], fp32_logits: tuple[Floats, Floats],

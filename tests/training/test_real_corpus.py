@@ -86,7 +86,7 @@ def test_row_counts_match_the_source_cards(corpus: BuildResult) -> None:
 def test_every_required_language_is_in_every_split(corpus: BuildResult) -> None:
     languages = corpus.manifest["languages"]
     for language in ("en", "de", "hi", "ar", "fr", "ko", "zh", "pt", "id"):
-        assert set(languages[language]) == {"train", "validation", "calibration", "test"}, language
+        assert {"train", "validation", "calibration", "test"} <= set(languages[language]), language
 
 
 def test_no_text_is_in_two_splits(table: list[dict[str, Any]]) -> None:
@@ -111,7 +111,7 @@ def test_every_tier_and_the_main_areas_have_training_rows(corpus: BuildResult) -
 def test_the_data_card_reports_thin_areas(corpus: BuildResult) -> None:
     card = render_data_card(corpus.manifest)
     thin = card.split("**Thin areas**")[1].splitlines()[0]
-    for area in ("graphic_violence", "dangerous_orgs", "intellectual_property", "privacy"):
+    for area in ("graphic_violence", "adult_sexual", "child_safety", "dangerous_orgs", "intellectual_property"):
         assert area in thin
 
 
