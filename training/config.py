@@ -57,6 +57,12 @@ class TrainConfig(BaseModel):
     encoder_layers: Annotated[int, Field(ge=1, le=12)] = 8
     freeze_embeddings: bool = True
     frozen_layers: Annotated[int, Field(ge=0, le=12)] = 4
+    #: LP-FT (``training.train.linear_probe``): train the heads alone for this many epochs over the frozen
+    #: encoder's embeddings of the training sample first, then fine-tune from there; 0 skips the probe.
+    #: With ``frozen_layers == encoder_layers`` the probe is the whole training.
+    probe_epochs: Annotated[int, Field(ge=0, le=1000)] = 0
+    probe_lr: float = Field(default=3e-3, gt=0)
+    probe_batch_size: Positive = 256
     encoder_lr: float = Field(default=5e-5, gt=0)
     head_lr: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=0.01, ge=0)
@@ -88,9 +94,12 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_layers(self) -> TrainConfig:
-        if self.frozen_layers >= self.encoder_layers:
-            raise ValueError(f"frozen_layers {self.frozen_layers} leaves none of the {self.encoder_layers} "
-                             "encoder_layers to train")
+        if self.frozen_layers > self.encoder_layers:
+            raise ValueError(f"frozen_layers {self.frozen_layers}: the model keeps {self.encoder_layers} "
+                             "encoder_layers")
+        if self.frozen_layers == self.encoder_layers and not self.probe_epochs:
+            raise ValueError(f"frozen_layers {self.frozen_layers} freezes every encoder layer and probe_epochs "
+                             "is 0: nothing would be trained (set probe_epochs to train the heads alone)")
         return self
 
     @model_validator(mode="after")

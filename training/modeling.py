@@ -31,8 +31,15 @@ class TriageClassifier(nn.Module):
         self.area_head = nn.Linear(hidden, n_areas)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.heads(self.embed(input_ids, attention_mask))
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The text's embedding: the encoder's last hidden states, mean-pooled over the attention mask."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        pooled = self.dropout(mean_pool(hidden, attention_mask))
+        return mean_pool(hidden, attention_mask)
+
+    def heads(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.dropout(pooled)
         return self.tier_head(pooled), self.area_head(pooled)
 
     def freeze(self, embeddings: bool, layers: int) -> None:

@@ -142,6 +142,58 @@ def _trainable_state(model: TriageClassifier) -> dict[str, torch.Tensor]:
     return {n: t.detach().clone() for n, t in model.state_dict().items() if n in names}
 
 
+@torch.no_grad()
+def embeddings(model: TriageClassifier, ids: list[list[int]], batch_size: int, desc: str) -> torch.Tensor:
+    """The model's text embeddings (``TriageClassifier.embed``), one row per text, in the texts' order."""
+    model.eval()
+    out = torch.zeros((len(ids), model.encoder.config.hidden_size))
+    for index, input_ids, mask in progress(list(batches(ids, batch_size * 2, PAD_ID)), desc=desc, leave=False):
+        out[torch.from_numpy(index)] = model.embed(torch.from_numpy(input_ids), torch.from_numpy(mask)).float()
+    return out
+
+
+def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prepared, config: TrainConfig,
+                 tier_weights: torch.Tensor, pos_weight: torch.Tensor) -> list[dict[str, float]]:
+    """The first stage of LP-FT (Kumar et al. 2022): the heads alone, trained for ``probe_epochs`` over the
+    embeddings the pretrained encoder gives (computed once), the best epoch on validation kept.
+
+    Fine-tuning from randomly initialised heads moves the encoder most where the heads are wrong at the start,
+    and so distorts the features that carry across languages and sources; starting from a fitted probe it
+    moves them less. The probe alone (``frozen_layers == encoder_layers``) keeps them exactly."""
+    taxonomy = get_taxonomy()
+    split = train_data.split
+    x_train = embeddings(model, train_data.ids, config.batch_size, "probe: embed training rows")
+    x_val = embeddings(model, validation.ids, config.batch_size, "probe: embed validation rows")
+    labels = [torch.from_numpy(a) for a in (split.tier, split.areas, split.known, split.weight)]
+    head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW(head_params, lr=config.probe_lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    best_score, best_state, history = -1.0, {n: p.detach().clone() for n, p in model.named_parameters()
+                                             if not n.startswith("encoder.")}, []
+    for epoch in range(config.probe_epochs):
+        model.train()
+        for index in torch.randperm(len(split), generator=generator).split(config.probe_batch_size):
+            tier_logits, area_logits = model.heads(x_train[index])
+            loss = loss_fn(tier_logits, area_logits, *(a[index] for a in labels), tier_weights, pos_weight,
+                           config.area_loss_weight)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        model.eval()
+        with torch.no_grad():
+            tier_v, area_v = (t.numpy() for t in model.heads(x_val))
+        report = evaluate(validation.split, tier_v, area_v, (1.0, 1.0), {a: 0.5 for a in taxonomy.area_names}, 0.5)
+        score = _validation_score(report)
+        history.append({"probe_epoch": epoch + 1, "probe_val_tier_macro_f1": report["tier_macro_f1"],
+                        "probe_val_area_macro_f1": report["area_macro_f1"], "probe_val_score": score})
+        if score > best_score:
+            best_score = score
+            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if not n.startswith("encoder.")}
+    model.load_state_dict(best_state, strict=False)
+    log.info("probe: best of %d epochs: val score %.3f", config.probe_epochs, best_score)
+    return history
+
+
 def ood_figures(model: TriageClassifier, ood: Split | None, tokenizer_path: Path, config: TrainConfig,
                 ) -> OODReport | None:
     """The run's figures on the held-out sources (``evaluation.ood``) from its own logits: rankings only
@@ -200,10 +252,8 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
     pos_weight = area_pos_weights(train_split.areas, train_split.known)
     head_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
     encoder_params = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("encoder.")]
-    optimizer = torch.optim.AdamW([
-        {"params": encoder_params, "lr": config.encoder_lr},
-        {"params": head_params, "lr": config.head_lr},
-    ], weight_decay=config.weight_decay)
+    groups = [{"params": encoder_params, "lr": config.encoder_lr}, {"params": head_params, "lr": config.head_lr}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     warmup = max(1, int(config.warmup_ratio * total_steps))
@@ -211,9 +261,15 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
     eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
 
-    step, best_score, best_state, bad_evals, history = 0, -1.0, _trainable_state(model), 0, []
     checkpoint_path = run_dir / CHECKPOINT
-    if resume and checkpoint_path.is_file():
+    resuming = resume and checkpoint_path.is_file()
+    probe_history: list[dict[str, float]] = []
+    if config.probe_epochs and not resuming:  # a checkpoint holds the probed heads already
+        probe_history = linear_probe(model, prepared["train"], prepared["validation"], config, tier_weights,
+                                     pos_weight)
+    fine_tune = config.frozen_layers < config.encoder_layers
+    step, best_score, best_state, bad_evals, history = 0, -1.0, _trainable_state(model), 0, []
+    if resuming:
         checkpoint = torch.load(checkpoint_path, weights_only=True)
         model.load_state_dict(checkpoint["model"], strict=False)
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -232,12 +288,14 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
                            "encoder_sha256": provenance["sources"]["weights"]["sha256"]})
         mlflow.set_tags({"corpus_fingerprint": manifest["fingerprint"], "taxonomy_version": taxonomy.version,
                          "profile": config.profile, "stage": "train"})
+        for record in probe_history:
+            mlflow.log_metrics({k: v for k, v in record.items() if k != "probe_epoch"}, step=int(record["probe_epoch"]))
 
-    stop_reason = "completed"
+    stop_reason = "completed" if fine_tune else "probe_only"
     deadline = started + config.max_minutes * 60 if config.max_minutes else None
     validation = prepared["validation"]
     try:
-        for epoch in range(step // steps_per_epoch, config.epochs):
+        for epoch in range(step // steps_per_epoch, config.epochs if fine_tune else 0):
             model.train()
             skip = step - epoch * steps_per_epoch
             epoch_batches = list(batches(prepared["train"].ids, config.batch_size, PAD_ID,
@@ -308,6 +366,7 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
             "corpus_fingerprint": manifest["fingerprint"], "encoder": provenance, "encoder_dir": str(encoder_dir),
             "rows": {k: len(v.split) for k, v in prepared.items()},
             "validation": validation_report, "ood": ood.model_dump() if ood else None, "history": history,
+            "probe": probe_history,
             "stop_reason": stop_reason, "steps": step,
             "train_seconds": round(train_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
         }

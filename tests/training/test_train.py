@@ -52,6 +52,30 @@ def test_a_tracked_run_logs_to_mlflow(real_corpus: BuildResult, tmp_path: Path) 
     assert "val_score" in run.data.metrics and "train_validation.tier_macro_f1" in run.data.metrics
 
 
+def test_a_probe_only_run_trains_the_heads_and_leaves_the_encoder_as_pretrained(real_corpus: BuildResult,
+                                                                                 tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from training.encoder import prepare_encoder
+    from training.modeling import load_encoder
+
+    config = tiny_config(real_corpus, tmp_path, frozen_layers=8, probe_epochs=3)
+    result = train(config, "probe", track=False)
+    assert result.summary["stop_reason"] == "probe_only" and result.summary["steps"] == 0
+    assert [h["probe_epoch"] for h in result.summary["probe"]] == [1, 2, 3]
+    weights = load_file(str(result.run_dir / WEIGHTS))
+    pretrained = load_encoder(prepare_encoder(config.encoder_cache_dir), 8).state_dict()
+    for name in ("encoder.encoder.layer.7.output.dense.weight", "encoder.embeddings.word_embeddings.weight"):
+        assert weights[name].equal(pretrained[name.removeprefix("encoder.")])
+    assert weights["tier_head.weight"].abs().sum() > 0
+
+
+def test_lp_ft_probes_first_then_fine_tunes(real_corpus: BuildResult, tmp_path: Path) -> None:
+    result = train(tiny_config(real_corpus, tmp_path, probe_epochs=2), "lp-ft", track=False)
+    assert len(result.summary["probe"]) == 2
+    assert result.summary["steps"] == 3 and result.summary["stop_reason"] == "completed"
+
+
 def test_the_config_is_validated_before_any_work(real_corpus: BuildResult, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="run `triage data build` first"):
         TrainConfig.for_profile("quick", corpus_dir=tmp_path, output_dir=tmp_path, encoder_cache_dir=tmp_path)
@@ -59,6 +83,8 @@ def test_the_config_is_validated_before_any_work(real_corpus: BuildResult, tmp_p
         tiny_config(real_corpus, tmp_path, encoder_lr=-1.0)
     with pytest.raises(ValidationError, match="frozen_layers"):
         tiny_config(real_corpus, tmp_path, frozen_layers=13)
+    with pytest.raises(ValidationError, match="nothing would be trained"):
+        tiny_config(real_corpus, tmp_path, frozen_layers=8)
     full = TrainConfig.for_profile("full", corpus_dir=real_corpus.corpus_path.parent, output_dir=tmp_path,
                                    encoder_cache_dir=tmp_path)
     assert (full.max_train_rows, full.max_length, full.frozen_layers) == (None, 128, 0)
