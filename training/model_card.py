@@ -14,10 +14,25 @@ def _f(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _cells(config: dict[str, Any]) -> str:
+    return "source x language x tier" if config.get("sample_cells") == "source_language_tier" else "language x tier"
+
+
+def _recipe(config: dict[str, Any]) -> str:
+    """How the encoder was trained, from the run's config (older runs lack the newer fields)."""
+    kept, frozen = config.get("encoder_layers", 12), config.get("frozen_layers", 0)
+    probe = config.get("probe_epochs", 0)
+    if kept == frozen:
+        return f"the heads alone on the frozen encoder ({probe} epochs)"
+    tuned = f"the top {kept - frozen} of {kept} encoder layers fine-tuned with the heads"
+    return f"LP-FT: the heads probed for {probe} epochs, then {tuned}" if probe else tuned
+
+
 def render_model_card(meta: ArtifactMeta) -> str:
     m = meta.metrics
     test, fp32 = m["test"], m["test_fp32"]
     training = meta.training
+    config = training.get("config", {})
     headline = markdown_table(
         ["metric", "test int8 (served)", "test fp32", "validation int8"],
         [[name, _f(test[key]), _f(fp32[key]), _f(m["validation"][key])] for name, key in [
@@ -44,8 +59,9 @@ def render_model_card(meta: ArtifactMeta) -> str:
 - **Task:** risk tier (low / medium / high) and policy areas (multi-label) of content reports.
 - **Encoder:** {meta.encoder.get('encoder')} ({meta.encoder.get('licence')}), {meta.encoder.get('format')};
   mean pooling, two linear heads; input `{meta.text_prefix}` + normalised text, at most {meta.max_length} tokens.
-- **Training:** profile `{training['profile']}`, {training['rows']['train']:,} training rows (balanced over
-  language x tier), {training['steps']} steps, {training['train_seconds']} s, stopped by {training['stop_reason']};
+- **Training:** profile `{training['profile']}`, {training['rows']['train']:,} training rows (spread over
+  {_cells(config)} cells); {_recipe(config)}; {training['steps']} steps, {training['train_seconds']} s, stopped by
+  {training['stop_reason']};
   corpus `{meta.corpus_fingerprint}`, taxonomy {meta.taxonomy_version}; MLflow run `{training['mlflow_run_id']}`.
 - **Calibration:** temperature {meta.temperatures.tier:.3f} (tier), {meta.temperatures.areas:.3f} (areas), fitted on
   {training['rows'].get('calibration', 'the')} calibration rows with the int8 model; high risk when

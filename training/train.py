@@ -152,6 +152,17 @@ def embeddings(model: TriageClassifier, ids: list[list[int]], batch_size: int, d
     return out
 
 
+def language_directions(x: torch.Tensor, languages: list[str], k: int, min_rows: int = 50) -> torch.Tensor:
+    """An orthonormal basis (hidden x k) of the directions along which languages' mean embeddings differ most
+    (languages with at least ``min_rows`` rows): a head blind to them scores a text and its translation
+    alike (Libovicky et al. 2020, "On the language neutrality of pre-trained multilingual representations")."""
+    names = np.array(languages)
+    kept = [lang for lang in sorted(set(languages)) if (names == lang).sum() >= min_rows]
+    centroids = torch.stack([x[torch.from_numpy(names == lang)].mean(dim=0) for lang in kept])
+    u, _, _ = torch.linalg.svd((centroids - centroids.mean(dim=0)).T, full_matrices=False)
+    return u[:, : min(k, len(kept) - 1)]
+
+
 def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prepared, config: TrainConfig,
                  tier_weights: torch.Tensor, pos_weight: torch.Tensor) -> list[dict[str, float]]:
     """The first stage of LP-FT (Kumar et al. 2022): the heads alone, trained for ``probe_epochs`` over the
@@ -164,6 +175,10 @@ def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prep
     split = train_data.split
     x_train = embeddings(model, train_data.ids, config.batch_size, "probe: embed training rows")
     x_val = embeddings(model, validation.ids, config.batch_size, "probe: embed validation rows")
+    basis = None
+    if config.probe_language_directions:
+        basis = language_directions(x_train, split.languages, config.probe_language_directions)
+        x_train, x_val = (x - (x @ basis) @ basis.T for x in (x_train, x_val))
     labels = [torch.from_numpy(a) for a in (split.tier, split.areas, split.known, split.weight)]
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(head_params, lr=config.probe_lr, weight_decay=config.weight_decay)
@@ -190,6 +205,10 @@ def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prep
             best_score = score
             best_state = {n: p.detach().clone() for n, p in model.named_parameters() if not n.startswith("encoder.")}
     model.load_state_dict(best_state, strict=False)
+    if basis is not None:  # W (I - B B^T) x == W x' on the projected x': the heads ignore those directions
+        with torch.no_grad():
+            for head in (model.tier_head, model.area_head):
+                head.weight -= (head.weight @ basis) @ basis.T
     log.info("probe: best of %d epochs: val score %.3f", config.probe_epochs, best_score)
     return history
 
@@ -341,7 +360,7 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
                     model.train()
                     log.info("step %d: val tier F1 %.3f area F1 %.3f", step, report["tier_macro_f1"],
                              report["area_macro_f1"])
-                    if bad_evals >= config.patience:
+                    if bad_evals >= config.patience and step < total_steps:
                         stop_reason = "early_stopping"
                         break
                     if out_of_time:

@@ -99,13 +99,13 @@ THREATS = {
 
 
 #: Where the quick model meets the target (the threat's tier is high), and elsewhere the floor its P(high)
-#: must keep: half the P(high) measured on the quick model of 2026-12-03 (run e3: en 0.76, ar 0.83, hi 0.32,
-#: ja 0.24, es 0.23, fr 0.023, ru 0.011, de 0.004). The gap is real: the corpus has threat posts in English
-#: (ETHOS), Bengali (BLP, held out) and prompts in ten languages (MultiJail), none in fr/de/es/ru/ja/hi, and
-#: the detox and offensive-language sets of those languages teach that rude text is low. A model that
-#: closes it moves a language from FLOORS to SCORED_HIGH; one that regresses fails here.
+#: must keep: half the P(high) measured on the quick model of 2026-12-03 (run lpft, LP-FT: en 0.78, ar 0.86,
+#: hi 0.38, es 0.37, ja 0.22, fr 0.076, ru 0.036, de 0.009). The gap is real: the corpus has threat posts in
+#: English (ETHOS), Bengali (BLP, held out) and prompts in ten languages (MultiJail), none in fr/de/es/ru/ja/hi,
+#: and the detox and offensive-language sets of those languages teach that rude text is low or medium. A model
+#: that closes it moves a language from FLOORS to SCORED_HIGH; one that regresses fails here.
 SCORED_HIGH = {"en", "ar"}
-FLOORS = {"hi": 0.16, "ja": 0.12, "es": 0.11, "fr": 0.01, "ru": 0.005, "de": 0.002}
+FLOORS = {"hi": 0.19, "es": 0.18, "ja": 0.11, "fr": 0.038, "ru": 0.018, "de": 0.0045}
 
 
 def test_every_threat_language_has_a_target_or_a_floor() -> None:

@@ -84,7 +84,7 @@ def test_the_config_is_validated_before_any_work(real_corpus: BuildResult, tmp_p
     with pytest.raises(ValidationError, match="frozen_layers"):
         tiny_config(real_corpus, tmp_path, frozen_layers=13)
     with pytest.raises(ValidationError, match="nothing would be trained"):
-        tiny_config(real_corpus, tmp_path, frozen_layers=8)
+        tiny_config(real_corpus, tmp_path, frozen_layers=8, probe_epochs=0)
     full = TrainConfig.for_profile("full", corpus_dir=real_corpus.corpus_path.parent, output_dir=tmp_path,
                                    encoder_cache_dir=tmp_path)
     assert (full.max_train_rows, full.max_length, full.frozen_layers) == (None, 128, 0)
