@@ -160,7 +160,8 @@ def language_directions(x: torch.Tensor, languages: list[str], k: int, min_rows:
     kept = [lang for lang in sorted(set(languages)) if (names == lang).sum() >= min_rows]
     centroids = torch.stack([x[torch.from_numpy(names == lang)].mean(dim=0) for lang in kept])
     u, _, _ = torch.linalg.svd((centroids - centroids.mean(dim=0)).T, full_matrices=False)
-    return u[:, : min(k, len(kept) - 1)]
+    basis: torch.Tensor = u[:, : min(k, len(kept) - 1)]
+    return basis
 
 
 def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prepared, config: TrainConfig,
@@ -179,7 +180,7 @@ def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prep
     if config.probe_language_directions:
         basis = language_directions(x_train, split.languages, config.probe_language_directions)
         x_train, x_val = (x - (x @ basis) @ basis.T for x in (x_train, x_val))
-    labels = [torch.from_numpy(a) for a in (split.tier, split.areas, split.known, split.weight)]
+    tier, areas, known, weight = (torch.from_numpy(a) for a in (split.tier, split.areas, split.known, split.weight))
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(head_params, lr=config.probe_lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
@@ -187,10 +188,12 @@ def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prep
                                              if not n.startswith("encoder.")}, []
     for epoch in range(config.probe_epochs):
         model.train()
-        for index in torch.randperm(len(split), generator=generator).split(config.probe_batch_size):
+        order = torch.randperm(len(split), generator=generator)
+        for start in range(0, len(split), config.probe_batch_size):
+            index = order[start : start + config.probe_batch_size]
             tier_logits, area_logits = model.heads(x_train[index])
-            loss = loss_fn(tier_logits, area_logits, *(a[index] for a in labels), tier_weights, pos_weight,
-                           config.area_loss_weight)
+            loss = loss_fn(tier_logits, area_logits, tier[index], areas[index], known[index], weight[index],
+                           tier_weights, pos_weight, config.area_loss_weight)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
