@@ -39,7 +39,7 @@ class TrainConfig(BaseModel):
     batch_size: Positive = 32
     epochs: Positive = 1
     #: Train on at most this many rows, balanced over language x tier; None for all. The quick profile's
-    #: budget is this (16,000 rows: 500 steps of 32, one epoch with its whole learning-rate schedule), not
+    #: budget is this (32,000 rows: 1,000 steps of 32, one epoch with its whole learning-rate schedule), not
     #: the clock, so that the same command gives the same model on a busy machine.
     max_train_rows: Positive | None = 32_000
     #: How the training sample spreads over language x tier cells: each cell in proportion to its
