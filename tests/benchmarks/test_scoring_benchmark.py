@@ -29,7 +29,8 @@ def write_run_dir(model: Any, folder: Path) -> Path:
     model.encoder.config.to_json_file(str(encoder_dir / "config.json"))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
     (folder / "training.json").write_text(json.dumps({
-        "encoder_dir": str(encoder_dir), "tier_labels": taxonomy.tier_names, "area_labels": taxonomy.area_names}))
+        "encoder_dir": str(encoder_dir), "tier_labels": taxonomy.tier_names, "area_labels": taxonomy.area_names,
+        "config": {"encoder_layers": model.encoder.config.num_hidden_layers}}))
     return folder
 
 

@@ -361,32 +361,36 @@ def start_and_stop(args: list[str], env: dict[str, str], progress_file: Path, si
 
 def test_ctrl_c_then_a_kill_then_a_rerun_writes_every_row_exactly_once(
         tmp_path: Path, cli_env: dict[str, str]) -> None:
-    reports = make_reports(160)
+    # Enough chunks that the job is still running when the signal lands (a few hundred rows in chunks of 4
+    # took 0.6 s on an idle machine, and the job could finish between the check and the signal).
+    rows, chunk = 1200, 2
+    chunks = rows // chunk
+    reports = make_reports(rows)
     source = write_input(tmp_path / "in.csv", reports)
     output = tmp_path / "out.csv"
     progress_file = tmp_path / "out.csv.progress" / "progress.json"
-    args = ["--input", str(source), "--output", str(output), "--chunk-size", "4"]
+    args = ["--input", str(source), "--output", str(output), "--chunk-size", str(chunk)]
 
     stopped = start_and_stop(args, cli_env, progress_file, signal.SIGINT, after=0)
     assert stopped.returncode == 130, stopped.stderr
     assert "rerun the same command to continue" in stopped.stderr
     first = committed_chunks(progress_file)
-    assert 1 <= first < 40
+    assert 1 <= first < chunks
 
     killed = start_and_stop(args, cli_env, progress_file, signal.SIGKILL, after=first)
     assert killed.returncode == -signal.SIGKILL
-    assert f"resuming after row {first * 4}" in killed.stderr
-    assert committed_chunks(progress_file) < 40, "the kill came before the end"
+    assert f"resuming after row {first * chunk}" in killed.stderr
+    assert committed_chunks(progress_file) < chunks, "the kill came before the end"
 
     finished = triage("score", *args, env=cli_env)
     assert finished.returncode == 0, finished.stderr
-    assert "wrote 160 decisions" in finished.stderr
+    assert f"wrote {rows} decisions" in finished.stderr
     ids = [r["report_id"] for r in read_output(output)]
     assert ids == [r["report_id"] for r in reports], "every row once, in input order"
 
     again = triage("score", *args, env=cli_env)
     assert again.returncode == 0
-    assert "this job already finished (160 rows written, 0 skipped); nothing to do" in again.stderr
+    assert f"this job already finished ({rows} rows written, 0 skipped); nothing to do" in again.stderr
     assert not (tmp_path / "var" / "triage.db").exists(), "nothing is stored in the service database"
 
 
