@@ -33,7 +33,7 @@ import numpy as np
 from model.schema import Report
 from model.settings import get_settings
 from serving.policy import PolicyError, RoutingPolicy, load_policy
-from serving.routing import LanguageView, ModelView, route
+from serving.routing import Route
 
 SHARED = "*"  # the key of one pool of specialists (or one handling time) for every queue not named
 
@@ -418,24 +418,17 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, S
 
 
 def routed_sample(texts: Sequence[str], artifact: Path, policies: Sequence[RoutingPolicy],
-                  received_at: datetime) -> list[list[Routed]]:
-    """Score ``texts`` once and route them under each policy (the loop of ``evaluation.routing_shares``)."""
+                  received_at: datetime) -> list[list[Route]]:
+    """Score ``texts`` once and route them under each policy (``serving.pipeline``, as the service does)."""
     from model.scorer import Scorer  # the model runtime, loaded only once the arguments are good
-    from serving.language import LanguageDetector, prior_languages
+    from serving.language import LanguageDetector
+    from serving.pipeline import detect_languages, route_scored
 
     scorer = Scorer(artifact)
-    meta = scorer.meta
-    detector = LanguageDetector()
-    prior = prior_languages(meta.languages)
-    inputs = []
-    for text, score in zip(texts, scorer.score(texts), strict=True):
-        detection = detector.detect(text, prior)
-        inputs.append((text, ModelView.from_score(score, meta), LanguageView(detection.language, detection.confidence)))
-    out: list[list[Routed]] = []
-    for policy in policies:
-        out.append([route(Report(report_id=f"sample-{i}", text=text), view, lang, policy, received_at)
-                    for i, (text, view, lang) in enumerate(inputs)])
-    return out
+    reports = [Report(report_id=f"sample-{i}", text=text) for i, text in enumerate(texts)]
+    scores = scorer.score(texts)
+    detections = detect_languages(reports, scorer.meta, LanguageDetector())
+    return [route_scored(reports, scores, detections, scorer.meta, policy, received_at) for policy in policies]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

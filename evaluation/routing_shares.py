@@ -20,9 +20,10 @@ from model.artifact import ArtifactMeta
 from model.schema import Report
 from model.scorer import Score, Scorer
 from model.settings import get_settings
-from serving.language import LanguageDetector, prior_languages
+from serving.language import LanguageDetector
+from serving.pipeline import decide
 from serving.policy import RoutingPolicy, load_policy
-from serving.routing import Action, LanguageView, ModelView, Route, route
+from serving.routing import Action, Route
 
 
 @dataclass
@@ -38,17 +39,10 @@ PEOPLE = frozenset({Action.ESCALATE.value, Action.REVIEW.value})
 
 def route_scores(meta: ArtifactMeta, texts: Sequence[str], scores: Sequence[Score], policy: RoutingPolicy,
                  detector: LanguageDetector | None = None) -> list[Route]:
-    """Route already scored reports as the service would: the language detected from the text, no report
-    signals (the corpus has none), one receive time."""
-    detector = detector or LanguageDetector()
-    now = datetime.now(UTC)
-    prior = prior_languages(meta.languages)
-    routes = []
-    for i, (text, score) in enumerate(zip(texts, scores, strict=True)):
-        detection = detector.detect(text, prior)
-        routes.append(route(Report(report_id=f"sample-{i}", text=text), ModelView.from_score(score, meta),
-                            LanguageView(detection.language, detection.confidence), policy, now))
-    return routes
+    """Route already scored reports as the service would (``serving.pipeline.decide``): no report signals
+    (the corpus has none), one receive time."""
+    reports = [Report(report_id=f"sample-{i}", text=text) for i, text in enumerate(texts)]
+    return decide(reports, scores, meta, detector or LanguageDetector(), policy, datetime.now(UTC))
 
 
 def shares_of(routes: Sequence[Route], true_tiers: Sequence[str]) -> Shares:

@@ -430,7 +430,7 @@ class RowScorer:
         """One output row per report, in order (``received_at`` only sets SLA deadlines, not in the output)."""
         from model.scorer import to_scores
         from model.taxonomy import get_taxonomy
-        from serving.routing import LanguageView, ModelView, route
+        from serving.pipeline import detect_languages, route_scored
 
         if not reports:
             return []
@@ -438,17 +438,12 @@ class RowScorer:
         scorer = self.model.scorer
         probabilities = self._pool.submit(scorer.probabilities, [r.text for r in reports], self.batch_size,
                                           max_padding=self.max_padding)
-        from serving.language import prior_languages
-
-        prior = prior_languages(scorer.meta.languages)
-        detections = [self.detector.detect(r.normalized_text, prior) for r in reports]
+        detections = detect_languages(reports, scorer.meta, self.detector)
         scores = to_scores(scorer.meta, *probabilities.result())
+        routes = route_scored(reports, scores, detections, scorer.meta, self.policy, received_at)
         taxonomy = get_taxonomy()
         rows = []
-        for report, score, detection in zip(reports, scores, detections, strict=True):
-            view = ModelView.from_score(score, scorer.meta)
-            lang = LanguageView(detected=detection.language, confidence=detection.confidence, hint=report.language)
-            decided = route(report, view, lang, self.policy, received_at)
+        for report, score, detection, decided in zip(reports, scores, detections, routes, strict=True):
             rows.append({
                 "report_id": report.report_id, "tier": decided.tier.value, "model_tier": score.tier,
                 **{f"p_{t}": score.tier_probs[t] for t in taxonomy.tier_names},

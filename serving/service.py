@@ -26,11 +26,12 @@ from serving.auth import Principal
 from serving.batching import MicroBatcher
 from serving.db.engine import transaction
 from serving.db.models import QueueItemRow, ReportRow, RouteRow, ScoreRow, utcnow
-from serving.language import Detection, LanguageDetector, prior_languages
+from serving.language import Detection, LanguageDetector
 from serving.metrics import Metrics
 from serving.model_loader import LoadedModel
+from serving.pipeline import detect_languages, route_scored
 from serving.policy import RoutingPolicy
-from serving.routing import Action, LanguageView, ModelView, Route, route
+from serving.routing import Action, Route
 from serving.schemas import (
     AreaOut,
     Decision,
@@ -131,15 +132,13 @@ class ScoringService:
         received_at = utcnow()
         probabilities = self.batcher.submit([r.text for r, _ in items])
         # Language detection is pure Python (a few ms a report): it runs while the batcher scores the texts.
-        prior = prior_languages(self.model.scorer.meta.languages)
-        detections = [self.detector.detect(r.normalized_text, prior) for r, _ in items]
-        scores = to_scores(self.model.scorer.meta, *probabilities.result())
-        scored = []
-        for (report, digest), score, detection in zip(items, scores, detections, strict=True):
-            view = ModelView.from_score(score, self.model.scorer.meta)
-            lang = LanguageView(detected=detection.language, confidence=detection.confidence, hint=report.language)
-            decided = route(report, view, lang, self.policy, received_at)
-            scored.append(_Scored(report, digest, score, detection, decided))
+        meta = self.model.scorer.meta
+        reports = [report for report, _ in items]
+        detections = detect_languages(reports, meta, self.detector)
+        scores = to_scores(meta, *probabilities.result())
+        routes = route_scored(reports, scores, detections, meta, self.policy, received_at)
+        scored = [_Scored(report, digest, score, detection, decided) for (report, digest), score, detection, decided
+                  in zip(items, scores, detections, routes, strict=True)]
         rows = []
         with transaction(self.sessions) as session:
             for item in scored:
