@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from model.artifact import DEFAULT_CONFORMAL_ALPHA
 from model.cli_support import fail
 from model.settings import Settings, get_settings
 from training.data.errors import CorpusError
@@ -163,7 +164,8 @@ def evaluate_command(
         help="Evaluate on a decisions export (generic JSON Lines rows) instead of a corpus split.")] = None,
     corpus: Annotated[Path | None, typer.Option(
         help="The corpus [default: $TRIAGE_WORK_DIR/corpus/corpus.parquet].")] = None,
-    alpha: Annotated[float, typer.Option(help="Target miss rate of the conformal high-risk threshold.")] = 0.02,
+    alpha: Annotated[float, typer.Option(
+        help="Target miss rate of the conformal high-risk threshold.")] = DEFAULT_CONFORMAL_ALPHA,
     out: Annotated[Path | None, typer.Option(
         help="Report folder [default: $TRIAGE_WORK_DIR/evaluations/<model>-<version>-<split>-<time>].")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,

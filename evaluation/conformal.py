@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.metrics import Bools, Floats, Ints
+from model.artifact import DEFAULT_CONFORMAL_ALPHA
 
 POOLED = "*"  # the key of the threshold fitted on every group together
 
@@ -128,7 +129,7 @@ def min_group_size(alpha: float) -> int:
 
 
 def high_risk_threshold(p_high_cal: npt.ArrayLike, is_high_cal: npt.ArrayLike,
-                        alpha: float = 0.02) -> ConformalThreshold:
+                        alpha: float = DEFAULT_CONFORMAL_ALPHA) -> ConformalThreshold:
     """The threshold t on P(high) that misses at most a share ``alpha`` of truly high-risk reports.
 
     With the n calibration high-risk scores sorted ascending, t is the k-th smallest, k = floor(alpha *
@@ -154,7 +155,8 @@ def high_risk_threshold(p_high_cal: npt.ArrayLike, is_high_cal: npt.ArrayLike,
 
 
 def mondrian_thresholds(p_high: npt.ArrayLike, is_high: npt.ArrayLike, groups: Sequence[str] | npt.ArrayLike,
-                        alpha: float = 0.02, min_group: int | None = None) -> dict[str, ConformalThreshold]:
+                        alpha: float = DEFAULT_CONFORMAL_ALPHA, min_group: int | None = None,
+                        ) -> dict[str, ConformalThreshold]:
     """One threshold per group (Mondrian conformal, e.g. per language), plus the pooled one under ``"*"``.
 
     Guarantee, per group: if within group g the calibration high-risk rows and a future high-risk row of g

@@ -36,7 +36,7 @@ from evaluation.metrics import (
     macro_f1,
     precision_recall,
 )
-from model.artifact import ArtifactMeta
+from model.artifact import DEFAULT_CONFORMAL_ALPHA, ArtifactMeta
 from model.scorer import decide_tiers, to_scores
 from serving.policy import RoutingPolicy
 
@@ -351,7 +351,7 @@ def score_calibration(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], bat
     return CalibrationScores(tier_probs[:, high], labels.tier == high, labels.languages)
 
 
-def evaluate(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], *, alpha: float = 0.02,
+def evaluate(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], *, alpha: float = DEFAULT_CONFORMAL_ALPHA,
              calibration_rows: Sequence[Mapping[str, Any]] | None = None, policy: RoutingPolicy | None = None,
              batch_size: int = 32) -> EvaluationResult:
     """Score ``rows`` with ``scorer`` and measure them (see the module's description)."""
@@ -382,7 +382,7 @@ def routing_outcome(meta: ArtifactMeta, rows: Sequence[Mapping[str, Any]], tier_
 
 
 def measure(meta: ArtifactMeta, rows: Sequence[Mapping[str, Any]], tier_probs: Floats, area_probs: Floats, *,
-            alpha: float = 0.02, calibration: CalibrationScores | None = None,
+            alpha: float = DEFAULT_CONFORMAL_ALPHA, calibration: CalibrationScores | None = None,
             policy: RoutingPolicy | None = None) -> EvaluationResult:
     """Every metric of the report from already scored rows (``score_rows``), so that two models scored on
     the same rows can be compared row by row (see ``evaluation.promotion``). With ``policy``, also where

@@ -38,6 +38,9 @@ class Thresholds(BaseModel):
 
 #: The key of the pooled conformal threshold, used for a language without its own.
 POOLED = "*"
+#: The default target miss rate of the conformal high-risk thresholds: at most 2% of truly high-risk reports
+#: may fall below them. Export (``TrainConfig.conformal_alpha``) and ``triage evaluate --alpha`` start here.
+DEFAULT_CONFORMAL_ALPHA = 0.02
 
 
 class Conformal(BaseModel):

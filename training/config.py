@@ -20,6 +20,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from model.artifact import DEFAULT_CONFORMAL_ALPHA
+
 Profile = Literal["quick", "standard", "full"]
 #: How the training sample is spread: over language x tier cells, or over source x language x tier cells
 #: (so that no single source's style decides what a tier looks like).
@@ -95,7 +97,7 @@ class TrainConfig(BaseModel):
     max_low_escalated: float | None = Field(default=0.02, gt=0, lt=1)
     #: Target miss rate of the conformal high-risk thresholds fitted at export (``model.artifact.Conformal``):
     #: at most this share of truly high-risk reports may fall below them (and so bypass a person).
-    conformal_alpha: float = Field(default=0.02, gt=0, lt=1)
+    conformal_alpha: float = Field(default=DEFAULT_CONFORMAL_ALPHA, gt=0, lt=1)
     threads: Positive | None = None
 
     @model_validator(mode="after")

@@ -14,9 +14,15 @@ from serving.policy import load_policy
 from serving.routing import LanguageView, ModelView, route
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) for c in text)
+
+
 TEXTS = ["I know where you live and I am coming for you tonight.",
          "Heute gehe ich mit meiner Familie ins Museum, das Wetter ist schön.",
-         "Ｃｏｎｇｒａｔｕｌａｔｉｏｎｓ! You have won a cash prize, call now to claim it."]
+         full_width("Congratulations") + "! You have won a cash prize, call now to claim it."]
 
 
 @pytest.fixture(scope="module")
