@@ -344,11 +344,18 @@ def committed_chunks(progress_file: Path) -> int:
         return 0
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal gives it: a job that a shell started in the background (``make test &``) ignores
+    SIGINT, and Python started with SIGINT ignored never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_and_stop(args: list[str], env: dict[str, str], progress_file: Path, sig: signal.Signals,
                    after: int) -> subprocess.CompletedProcess[str]:
     """Run `triage score`, send ``sig`` once more than ``after`` chunks are committed, and wait for it."""
     process = subprocess.Popen([sys.executable, "-m", "model.cli", "score", *args], env=env, cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_default_sigint)
     deadline = time.monotonic() + 90
     while committed_chunks(progress_file) <= after:
         assert process.poll() is None, process.communicate()
@@ -361,36 +368,32 @@ def start_and_stop(args: list[str], env: dict[str, str], progress_file: Path, si
 
 def test_ctrl_c_then_a_kill_then_a_rerun_writes_every_row_exactly_once(
         tmp_path: Path, cli_env: dict[str, str]) -> None:
-    # Enough chunks that the job is still running when the signal lands (a few hundred rows in chunks of 4
-    # took 0.6 s on an idle machine, and the job could finish between the check and the signal).
-    rows, chunk = 1200, 2
-    chunks = rows // chunk
-    reports = make_reports(rows)
+    reports = make_reports(160)
     source = write_input(tmp_path / "in.csv", reports)
     output = tmp_path / "out.csv"
     progress_file = tmp_path / "out.csv.progress" / "progress.json"
-    args = ["--input", str(source), "--output", str(output), "--chunk-size", str(chunk)]
+    args = ["--input", str(source), "--output", str(output), "--chunk-size", "4"]
 
     stopped = start_and_stop(args, cli_env, progress_file, signal.SIGINT, after=0)
     assert stopped.returncode == 130, stopped.stderr
     assert "rerun the same command to continue" in stopped.stderr
     first = committed_chunks(progress_file)
-    assert 1 <= first < chunks
+    assert 1 <= first < 40
 
     killed = start_and_stop(args, cli_env, progress_file, signal.SIGKILL, after=first)
     assert killed.returncode == -signal.SIGKILL
-    assert f"resuming after row {first * chunk}" in killed.stderr
-    assert committed_chunks(progress_file) < chunks, "the kill came before the end"
+    assert f"resuming after row {first * 4}" in killed.stderr
+    assert committed_chunks(progress_file) < 40, "the kill came before the end"
 
     finished = triage("score", *args, env=cli_env)
     assert finished.returncode == 0, finished.stderr
-    assert f"wrote {rows} decisions" in finished.stderr
+    assert "wrote 160 decisions" in finished.stderr
     ids = [r["report_id"] for r in read_output(output)]
     assert ids == [r["report_id"] for r in reports], "every row once, in input order"
 
     again = triage("score", *args, env=cli_env)
     assert again.returncode == 0
-    assert f"this job already finished ({rows} rows written, 0 skipped); nothing to do" in again.stderr
+    assert "this job already finished (160 rows written, 0 skipped); nothing to do" in again.stderr
     assert not (tmp_path / "var" / "triage.db").exists(), "nothing is stored in the service database"
 
 
