@@ -39,6 +39,29 @@ class Action(StrEnum):
     AUTO_CLOSE = "auto_close"  # no action needed
 
 
+class RuleName(StrEnum):
+    """Every rule's stable name, as metrics, audits, stored routes and the console show it."""
+
+    GREY_AREAS_CLOSE = "grey.areas_close"
+    GREY_HIGH_RISK_POSSIBLE = "grey.high_risk_possible"
+    GREY_LANGUAGE_UNDETECTED = "grey.language_undetected"
+    GREY_LANGUAGE_UNSUPPORTED = "grey.language_unsupported"
+    GREY_REPORTER_DISAGREES = "grey.reporter_disagrees"
+    GREY_THIN_AREA = "grey.thin_area"
+    GREY_TIER_UNCERTAIN = "grey.tier_uncertain"
+    LANGUAGE_HINT_USED = "language.hint_used"
+    LOW_QA_SAMPLE = "low.qa_sample"
+    REPORTER_SENSITIVE = "reporter.sensitive"
+    ROUTE_GREY_AREA = "route.grey_area"
+    SIGNAL_HIGH_REACH = "signal.high_reach"
+    SIGNAL_PRIOR_STRIKES = "signal.prior_strikes"
+    SIGNAL_REPORT_COUNT = "signal.report_count"
+    SIGNAL_TIER_RAISED = "signal.tier_raised"
+    TIER_HIGH = "tier.high"
+    TIER_LOW = "tier.low"
+    TIER_MEDIUM = "tier.medium"
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """A rule that fired: a stable name (for metrics and audits) and a sentence for people."""
@@ -120,7 +143,7 @@ def resolve_language(lang: LanguageView, policy: RoutingPolicy) -> tuple[str | N
         return base_language(lang.detected), []
     if lang.hint is not None:
         return base_language(lang.hint), [Rule(
-            "language.hint_used",
+            RuleName.LANGUAGE_HINT_USED,
             f"detection was not confident ({lang.confidence:.2f} < {threshold:.2f}); "
             f"used the intake's language hint {lang.hint!r}",
         )]
@@ -134,15 +157,15 @@ def signal_rules(report: Report, policy: RoutingPolicy) -> list[Rule]:
     s = policy.signals
     fired = []
     if report.report_count >= s.report_count_at_least:
-        fired.append(Rule("signal.report_count",
+        fired.append(Rule(RuleName.SIGNAL_REPORT_COUNT,
                           f"{report.report_count} reports on the same content (>= {s.report_count_at_least})"))
     followers = report.account.followers
     if followers is not None and followers >= s.followers_at_least:
-        fired.append(Rule("signal.high_reach",
+        fired.append(Rule(RuleName.SIGNAL_HIGH_REACH,
                           f"high-reach account: {followers:,} followers (>= {s.followers_at_least:,})"))
     strikes = report.account.prior_strikes
     if strikes is not None and strikes >= s.prior_strikes_at_least:
-        fired.append(Rule("signal.prior_strikes",
+        fired.append(Rule(RuleName.SIGNAL_PRIOR_STRIKES,
                           f"account has {strikes} prior strikes (>= {s.prior_strikes_at_least})"))
     return fired
 
@@ -153,7 +176,7 @@ def raise_tier(tier: RiskTier, steps: int) -> RiskTier:
 
 def is_sensitive_reporter(report: Report, policy: RoutingPolicy) -> Rule | None:
     if report.reporter_type in policy.signals.sensitive_reporters:
-        return Rule("reporter.sensitive",
+        return Rule(RuleName.REPORTER_SENSITIVE,
                     f"reported by {report.reporter_type.value.replace('_', ' ')}: always reviewed by a person")
     return None
 
@@ -174,7 +197,7 @@ def grey_area_rules(model: ModelView, language: str | None, report: Report, poli
     fired = []
     (t1, p1), (t2, p2) = _top_two(model.tier_probs)
     if p1 - p2 < g.tier_margin:
-        fired.append(Rule("grey.tier_uncertain",
+        fired.append(Rule(RuleName.GREY_TIER_UNCERTAIN,
                           f"the model is unsure between {t1} ({p1:.2f}) and {t2} ({p2:.2f}); "
                           f"margin {p1 - p2:.2f} < {g.tier_margin:.2f}"))
     near = [a for a in model.violation_areas() if model.evidence(a) >= -g.area_margin]
@@ -182,25 +205,26 @@ def grey_area_rules(model: ModelView, language: str | None, report: Report, poli
     if (tier or model.tier) is RiskTier.MEDIUM and len(teams) >= 2:
         listed = ", ".join(f"{a} ({model.area_probs[a]:.2f}, threshold {model.area_thresholds[a]:.2f})"
                            for a in near[:3])
-        fired.append(Rule("grey.areas_close",
+        fired.append(Rule(RuleName.GREY_AREAS_CLOSE,
                           f"policy areas of different teams compete: {listed}"))
     for area in sorted(g.thin_areas):
         p, t = model.area_probs.get(area.value, 0.0), model.area_thresholds.get(area.value, 0.5)
         if abs(p - t) < g.thin_area_margin:
-            fired.append(Rule("grey.thin_area",
+            fired.append(Rule(RuleName.GREY_THIN_AREA,
                               f"{area.value} at {p:.2f}, within {g.thin_area_margin:.2f} of its threshold {t:.2f}: "
                               "an area with little training data, so a person decides"))
     conformal = conformal_rule(model, language, tier or model.tier) if g.conformal_high_risk else None
     if conformal is not None:
         fired.append(conformal)
     if language is None:
-        fired.append(Rule("grey.language_undetected", "the language could not be detected and no hint was given"))
+        fired.append(Rule(RuleName.GREY_LANGUAGE_UNDETECTED,
+                          "the language could not be detected and no hint was given"))
     elif language not in model.languages:
-        fired.append(Rule("grey.language_unsupported",
+        fired.append(Rule(RuleName.GREY_LANGUAGE_UNSUPPORTED,
                           f"language {language!r} is outside the languages the model was evaluated on"))
     if report.reporter_type in g.trusted_reporters and model.tier is RiskTier.LOW:
         reason = f" as {report.reporter_reason.value}" if report.reporter_reason else ""
-        fired.append(Rule("grey.reporter_disagrees",
+        fired.append(Rule(RuleName.GREY_REPORTER_DISAGREES,
                           f"a {report.reporter_type.value.replace('_', ' ')} reported this{reason}; "
                           f"the model scores it low"))
     return fired
@@ -223,7 +247,7 @@ def conformal_rule(model: ModelView, language: str | None, tier: RiskTier) -> Ru
     c = model.conformal
     own = language is not None and language in c.high_risk
     where = f"for {language}" if own else "pooled over languages"
-    return Rule("grey.high_risk_possible",
+    return Rule(RuleName.GREY_HIGH_RISK_POSSIBLE,
                 f"P(high) = {model.tier_probs.get(RiskTier.HIGH, 0.0):.3f} reaches the conformal threshold "
                 f"{c.threshold(language):.3f} ({where}, alpha {c.alpha:g}): prediction set "
                 f"{{{', '.join(tiers)}}}, so high risk cannot be ruled out")
@@ -264,7 +288,7 @@ def route(
     rules += signals
     tier = raise_tier(model.tier, min(len(signals), policy.signals.max_raise))
     if tier is not model.tier:
-        rules.append(Rule("signal.tier_raised", f"report signals raised the tier from {model.tier} to {tier}"))
+        rules.append(Rule(RuleName.SIGNAL_TIER_RAISED, f"report signals raised the tier from {model.tier} to {tier}"))
 
     grey = grey_area_rules(model, language, report, policy, tier)
     rules += grey
@@ -284,19 +308,20 @@ def route(
                        prio=max(prio, policy.priority.sensitive_reporter_floor))
     if tier is RiskTier.HIGH:
         return decided(Action.ESCALATE, queues.human_escalation, minutes.high,
-                       Rule("tier.high", f"high risk (P(high) = {p_high:.2f}): escalated to a person"))
+                       Rule(RuleName.TIER_HIGH, f"high risk (P(high) = {p_high:.2f}): escalated to a person"))
     if grey:
         return decided(Action.REVIEW, queues.specialist_review, minutes.specialist_review,
-                       Rule("route.grey_area", "grey area: sent to specialist review"))
+                       Rule(RuleName.ROUTE_GREY_AREA, "grey area: sent to specialist review"))
     if tier is RiskTier.MEDIUM:
         area = top_area(model)
         if area is PolicyArea.NONE:
             return decided(Action.AUTO_ROUTE, queues.general, minutes.medium,
-                           Rule("tier.medium", "medium risk with no policy area: general review queue"))
+                           Rule(RuleName.TIER_MEDIUM, "medium risk with no policy area: general review queue"))
         strength = "predicted" if model.evidence(area) >= 0 else "strongest, though below its threshold,"
         return decided(Action.AUTO_ROUTE, policy.area_queue(area), minutes.medium,
-                       Rule("tier.medium", f"medium risk, {strength} area {area.value}: its team's queue"))
+                       Rule(RuleName.TIER_MEDIUM, f"medium risk, {strength} area {area.value}: its team's queue"))
     if qa_sampled(report.report_id, policy.low.qa_sample_rate):
         return decided(Action.REVIEW, queues.specialist_review, minutes.qa_sample,
-                       Rule("low.qa_sample", f"low risk, drawn for the QA sample ({policy.low.qa_sample_rate:.0%})"))
-    return decided(Action.AUTO_CLOSE, None, None, Rule("tier.low", "low risk: auto-closed"))
+                       Rule(RuleName.LOW_QA_SAMPLE,
+                            f"low risk, drawn for the QA sample ({policy.low.qa_sample_rate:.0%})"))
+    return decided(Action.AUTO_CLOSE, None, None, Rule(RuleName.TIER_LOW, "low risk: auto-closed"))

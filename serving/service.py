@@ -31,7 +31,7 @@ from serving.metrics import Metrics
 from serving.model_loader import LoadedModel
 from serving.pipeline import detect_languages, route_scored
 from serving.policy import RoutingPolicy
-from serving.routing import Action, Route
+from serving.routing import Action, Route, RuleName
 from serving.schemas import (
     AreaOut,
     Decision,
@@ -228,7 +228,7 @@ def decision_from_row(row: ReportRow, *, replayed: bool) -> Decision:
     """The API's answer, built from what is stored: a replay answers exactly what was decided then."""
     score, decided = row.score, row.route
     rules = [FiredRule(**r) for r in decided.rules]
-    unsupported = any(r.name in ("grey.language_unsupported", "grey.language_undetected") for r in rules)
+    unsupported = any(r.name in (RuleName.GREY_LANGUAGE_UNSUPPORTED, RuleName.GREY_LANGUAGE_UNDETECTED) for r in rules)
     thresholds = score.area_thresholds
     # Tier order, lowest first, whatever order the database kept the keys in (PostgreSQL's JSONB sorts them).
     tier_probs = {t: score.tier_probs[t] for t in get_taxonomy().tier_names if t in score.tier_probs}
