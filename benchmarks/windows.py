@@ -18,19 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.cli import read_corpus_split
 from evaluation.metrics import macro_f1
 from evaluation.ood import auroc, sample_per_source
 from model.scorer import Scorer, decide_tiers
 from model.settings import get_settings
-
-
-def _rows(corpus: Path, split: str) -> list[dict[str, Any]]:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(corpus, columns=["text", "split", "source", "language", "risk_tier"])
-    rows: list[dict[str, Any]] = table.filter(pc.equal(table["split"], split)).to_pylist()
-    return rows
 
 
 def _measure(scorer: Scorer, rows: Sequence[dict[str, Any]]) -> tuple[float, float, float | None]:
@@ -58,10 +50,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for path, what in ((args.corpus, "--corpus"), (args.artifact / "artifact.json", "--artifact")):
         if not path.is_file():
             parser.error(f"{what} {path}: not found")
-    test = sample_per_source(_rows(args.corpus, "test"), None, args.seed)
+    test = read_corpus_split(args.corpus, "test")
     rng = np.random.default_rng(args.seed)
     test = [test[i] for i in sorted(rng.choice(len(test), size=min(args.rows, len(test)), replace=False))]
-    ood = sample_per_source(_rows(args.corpus, "ood"), args.rows // 4, args.seed)
+    ood = sample_per_source(read_corpus_split(args.corpus, "ood"), args.rows // 4, args.seed)
     one, many = Scorer(args.artifact, max_windows=1), Scorer(args.artifact, max_windows=args.windows)
     long_share = float(np.mean([len(ids) > one.meta.max_length for ids in many.encode([r["text"] for r in test])]))
     print(f"{args.artifact}: {len(test):,} test rows ({long_share:.1%} longer than {one.meta.max_length} tokens), "

@@ -30,9 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evaluation.metrics import Bools, Floats, Ints
-from model.artifact import DEFAULT_CONFORMAL_ALPHA
-
-POOLED = "*"  # the key of the threshold fitted on every group together
+from model.artifact import DEFAULT_CONFORMAL_ALPHA, POOLED
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import BaseModel
 
-from evaluation.conformal import POOLED, evaluate_miss_rate, high_risk_threshold, mondrian_thresholds
+from evaluation.conformal import evaluate_miss_rate, high_risk_threshold, mondrian_thresholds
 from evaluation.metrics import (
     Bools,
     Floats,
@@ -36,7 +36,7 @@ from evaluation.metrics import (
     macro_f1,
     precision_recall,
 )
-from model.artifact import DEFAULT_CONFORMAL_ALPHA, ArtifactMeta
+from model.artifact import DEFAULT_CONFORMAL_ALPHA, POOLED, ArtifactMeta
 from model.scorer import decide_tiers, to_scores
 from serving.policy import RoutingPolicy
 
