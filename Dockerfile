@@ -32,6 +32,7 @@ COPY model ./model
 COPY serving ./serving
 COPY training ./training
 COPY evaluation ./evaluation
+COPY triage ./triage
 RUN sh deploy/install-serving.sh /opt/venv /src
 
 FROM python:3.11-slim-bookworm

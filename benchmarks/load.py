@@ -693,7 +693,7 @@ class ManagedServer:
         """Start the server and wait until ``/ready`` answers 200."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "model.cli", "serve", "--port", str(self.port)], env=self.env, cwd=REPO,
+                [sys.executable, "-m", "triage", "serve", "--port", str(self.port)], env=self.env, cwd=REPO,
                 stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready(timeout)
 

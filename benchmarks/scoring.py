@@ -232,7 +232,7 @@ def serve(artifact: Path, work_dir: Path, ready_timeout: float, threads: int | N
            "TRIAGE_RATE_LIMIT_PER_SECOND": "0"}
     if threads:
         env["TRIAGE_SCORE_THREADS"] = str(threads)
-    triage = [sys.executable, "-m", "model.cli"]
+    triage = [sys.executable, "-m", "triage"]
     made = subprocess.run([*triage, "keys", "create", "--name", "bench", "--role", "intake"], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=300)
     if made.returncode != 0:

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from evaluation.harness import EvaluationResult, evaluate
 from evaluation.report import CONFUSION_PNG, INDEX_HTML, PR_CURVE_PNG, RELIABILITY_PNG, RESULT_JSON, write_report
-from model.cli import app
 from model.scorer import Scorer
+from triage.cli import app
 
 TIERS = ("low", "medium", "high")
 AREAS = {"low": ["none"], "medium": ["harassment"], "high": ["violence_incitement", "hate_speech"]}

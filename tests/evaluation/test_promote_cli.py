@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from model.artifact import REGISTERED_MODEL, ArtifactMeta
-from model.cli import app
 from model.settings import Settings, get_settings
 from tests.factories import generic_record, write_jsonl
+from triage.cli import app
 
 runner = CliRunner()
 GOOD, BAD = "1", "2"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def run_triage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from model.cli import main; sys.argv[0] = 'triage'; main()"
+    code = "import sys; from triage.cli import main; sys.argv[0] = 'triage'; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **env}, cwd=Path(__file__).resolve().parents[2])
 

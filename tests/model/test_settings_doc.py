@@ -78,7 +78,7 @@ def test_the_module_prints_the_reference() -> None:
 def test_every_triage_command_in_the_guides_exists_with_its_options() -> None:
     import typer
 
-    from model.cli import app
+    from triage.cli import app
 
     root = typer.main.get_command(app)
     checked, problems = 0, []

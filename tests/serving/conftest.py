@@ -195,7 +195,7 @@ def free_port() -> int:
 
 
 def triage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "model.cli", *args], env=env, cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "triage", *args], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -213,7 +213,7 @@ def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subproces
     port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "model.cli", "serve", "--port", str(port)], env=env,
+        process = subprocess.Popen([sys.executable, "-m", "triage", "serve", "--port", str(port)], env=env,
                                    cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:

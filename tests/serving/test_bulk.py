@@ -328,7 +328,7 @@ def test_a_kill_between_writing_and_committing_a_chunk_loses_nothing_and_repeats
 
 
 def triage(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "model.cli", *args], env=env, cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "triage", *args], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -353,7 +353,7 @@ def _default_sigint() -> None:
 def start_and_stop(args: list[str], env: dict[str, str], progress_file: Path, sig: signal.Signals,
                    after: int) -> subprocess.CompletedProcess[str]:
     """Run `triage score`, send ``sig`` once more than ``after`` chunks are committed, and wait for it."""
-    process = subprocess.Popen([sys.executable, "-m", "model.cli", "score", *args], env=env, cwd=REPO,
+    process = subprocess.Popen([sys.executable, "-m", "triage", "score", *args], env=env, cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=_default_sigint)
     deadline = time.monotonic() + 90
@@ -458,7 +458,7 @@ def runner(monkeypatch: pytest.MonkeyPatch, tiny_artifact: Path) -> Iterator[Cli
 
 
 def invoke(runner: CliRunner, *args: str) -> Ran:
-    from model.cli import app
+    from triage.cli import app
 
     result = runner.invoke(app, ["score", *args])
     return Ran(result.exit_code, " ".join(result.output.replace("\u2502", " ").split()))

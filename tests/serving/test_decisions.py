@@ -278,7 +278,7 @@ def build_args(mini_datasets: Path, tmp_path: Path) -> list[str]:
 def test_data_build_reads_decisions_as_the_reviewer_decisions_source(
         api: API, mini_datasets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         fresh_settings: None) -> None:
-    from model.cli import app
+    from triage.cli import app
 
     client, keys = api
     send_press_reports(client, keys, ["an article quotes this threat against the mayor"])
@@ -298,7 +298,7 @@ def test_data_build_reads_decisions_as_the_reviewer_decisions_source(
 def test_data_build_includes_the_default_export_when_no_decisions_are_given(
         api: API, mini_datasets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         fresh_settings: None) -> None:
-    from model.cli import app
+    from triage.cli import app
 
     client, keys = api
     send_press_reports(client, keys, ["an article quotes this threat against the mayor"])
@@ -317,7 +317,7 @@ def test_data_build_includes_the_default_export_when_no_decisions_are_given(
 
 def test_two_decision_files_are_two_sources(api: API, mini_datasets: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch, fresh_settings: None) -> None:
-    from model.cli import app
+    from triage.cli import app
 
     client, keys = api
     send_press_reports(client, keys, ["an article quotes this threat against the mayor"])

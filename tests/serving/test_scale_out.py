@@ -70,7 +70,7 @@ class Cluster:
 def _start(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen[str]]:
     port = free_port()
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "model.cli", "serve", "--port", str(port)], env=env,
+        process = subprocess.Popen([sys.executable, "-m", "triage", "serve", "--port", str(port)], env=env,
                                    cwd=REPO, stdout=out, stderr=subprocess.STDOUT, text=True)
     return f"http://127.0.0.1:{port}", process
 

@@ -477,7 +477,7 @@ def test_a_webhook_url_without_a_secret_is_refused() -> None:
 def test_the_server_does_not_start_with_a_webhook_url_and_no_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_WEBHOOK")}
     env.update(TRIAGE_WORK_DIR=str(tmp_path / "var"), TRIAGE_WEBHOOK_URL="http://127.0.0.1:9/hooks")
-    done = subprocess.run([sys.executable, "-m", "model.cli", "serve", "--port", str(free_port())], env=env,
+    done = subprocess.run([sys.executable, "-m", "triage", "serve", "--port", str(free_port())], env=env,
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "TRIAGE_WEBHOOK_SECRET is required when TRIAGE_WEBHOOK_URL is set" in done.stderr

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from model.cli import app
 from tests.factories import MINI_SOURCES
+from triage.cli import app
 
 runner = CliRunner()
 

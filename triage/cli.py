@@ -58,7 +58,3 @@ def main() -> None:
             name = "TRIAGE_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else "settings"
             typer.echo(f"error: {name}: {error['msg']}", err=True)
         raise SystemExit(2) from None
-
-
-if __name__ == "__main__":
-    main()
