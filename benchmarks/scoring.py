@@ -26,8 +26,6 @@ import json
 import multiprocessing
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,10 +43,10 @@ import httpx
 import numpy as np
 
 from benchmarks.common import descendants, latency_ms, load_texts, open_loop, peak_rss_mib
+from benchmarks.server import ManagedServer, serve_env
 
 REPO = Path(__file__).resolve().parents[1]
-# The training run's files (training.train.SUMMARY and WEIGHTS; importing that module loads the training stack).
-RUN_SUMMARY = "training.json"
+# The training run's weights (training.train.WEIGHTS; importing that module loads the training stack).
 RUN_WEIGHTS = "model.safetensors"
 PATHS = ("torch", "fp32", "int8", "http")
 MIB = 2**20
@@ -68,14 +66,15 @@ def load_torch_classifier(run_dir: Path) -> Any:
     from transformers import BertModel
 
     from training.modeling import TriageClassifier, encoder_config
+    from training.summary import TrainingSummary
 
-    summary = json.loads((run_dir / RUN_SUMMARY).read_text())
-    encoder_dir = Path(summary["encoder_dir"])
+    summary = TrainingSummary.load(run_dir)
+    encoder_dir = summary.encoder_dir
     if not encoder_dir.is_absolute() and not encoder_dir.is_dir():
         encoder_dir = REPO / encoder_dir
-    config = encoder_config(encoder_dir, summary["config"].get("encoder_layers"))
+    config = encoder_config(encoder_dir, summary.config.get("encoder_layers"))
     encoder = BertModel(config, add_pooling_layer=False)
-    model = TriageClassifier(encoder, len(summary["tier_labels"]), len(summary["area_labels"]))
+    model = TriageClassifier(encoder, len(summary.tier_labels), len(summary.area_labels))
     model.load_state_dict(load_file(str(run_dir / RUN_WEIGHTS)))
     return model.eval()
 
@@ -215,56 +214,25 @@ class Server:
         return sum(peak_rss_mib(pid) for pid in [self.process.pid, *descendants(self.process.pid)])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serve(artifact: Path, work_dir: Path, ready_timeout: float, threads: int | None = None) -> Iterator[Server]:
     """``triage serve`` on a free port with ``artifact``, a database in ``work_dir``, registry polling off, and
-    an intake key made with ``triage keys create``; stopped with SIGTERM on the way out."""
+    an intake key; stopped with SIGTERM on the way out."""
+    work_dir = work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TRIAGE_MODEL_PATH": str(artifact.resolve()), "TRIAGE_WORK_DIR": str(work_dir.resolve()),
-           "TRIAGE_DATABASE_URL": f"sqlite:///{work_dir.resolve() / 'triage.db'}", "TRIAGE_MODEL_POLL_SECONDS": "0",
-           # The benchmark is one client pushing as hard as it can: the per-key rate limit would measure itself.
-           "TRIAGE_RATE_LIMIT_PER_SECOND": "0"}
+    env = serve_env(work_dir, artifact.resolve(), f"sqlite:///{work_dir / 'triage.db'}")
+    # The benchmark is one client pushing as hard as it can: the per-key rate limit would measure itself.
+    env["TRIAGE_RATE_LIMIT_PER_SECOND"] = "0"
     if threads:
         env["TRIAGE_SCORE_THREADS"] = str(threads)
-    triage = [sys.executable, "-m", "triage"]
-    made = subprocess.run([*triage, "keys", "create", "--name", "bench", "--role", "intake"], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
-    if made.returncode != 0:
-        raise RuntimeError(f"triage keys create failed:\n{made.stderr}")
-    port = _free_port()
-    log_path = work_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([*triage, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                   cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", made.stdout.strip().splitlines()[-1], process, log_path)
+    managed = ManagedServer(env, work_dir / "server.log")
+    key = managed.create_key("bench", "intake")
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with status {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{server.url}/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server was not ready in {ready_timeout:g} s:\n{log_path.read_text()}")
-            time.sleep(0.25)
-        yield server
+        managed.start(ready_timeout)
+        assert managed.process is not None
+        yield Server(managed.url, key, managed.process, managed.log_path)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        managed.stop()
 
 
 @dataclass
@@ -393,7 +361,8 @@ def agreement(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, set[str]]:
+    """The command line, checked; and the paths it skips."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--artifact", type=Path, default=Path("var/models/demo"), help="Exported model folder.")
@@ -427,81 +396,131 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--run-dir {args.run_dir}: no {RUN_WEIGHTS} (or --skip torch)")
     if min(args.rows, args.latency_rows, args.batch_size, args.concurrency, args.open_loop_requests) < 1:
         parser.error("--rows, --latency-rows, --batch-size, --concurrency and --open-loop-requests must be >= 1")
+    return args, skip
 
-    pool = load_texts(args.corpus, args.rows, args.seed)
-    texts = [pool[i % len(pool)] for i in range(args.rows)]
-    latency_rows = min(args.latency_rows, len(texts))
-    warmup = min(args.warmup, len(texts))
-    meta = json.loads((args.artifact / "artifact.json").read_text())
-    files = meta.get("files", {})
-    sizes = {"int8 onnx": _mib(args.artifact / files.get("model", "model.onnx")),
-             "fp32 onnx": _mib(args.artifact / files.get("model_fp32", "model.fp32.onnx")),
-             "torch weights": _mib(args.run_dir / RUN_WEIGHTS),
-             "tokenizer": _mib(args.artifact / files.get("tokenizer", "tokenizer.json"))}
-    load_start = os.getloadavg()
-    cpus = os.cpu_count()
-    print(f"# machine: {cpus} CPUs ({len(os.sched_getaffinity(0))} usable), {_cpu_model()}; "
+
+@dataclass
+class Bench:
+    """What every path is measured on: the options, the texts, the artifact's metadata and files' sizes."""
+
+    args: argparse.Namespace
+    skip: set[str]
+    texts: list[str]
+    latency_rows: int
+    warmup: int
+    #: The artifact's ``artifact.json``, as read.
+    meta: dict[str, Any]
+    sizes: dict[str, float | None]
+
+    @classmethod
+    def prepare(cls, args: argparse.Namespace, skip: set[str]) -> Bench:
+        pool = load_texts(args.corpus, args.rows, args.seed)
+        texts = [pool[i % len(pool)] for i in range(args.rows)]
+        meta = json.loads((args.artifact / "artifact.json").read_text())
+        files = meta.get("files", {})
+        sizes = {"int8 onnx": _mib(args.artifact / files.get("model", "model.onnx")),
+                 "fp32 onnx": _mib(args.artifact / files.get("model_fp32", "model.fp32.onnx")),
+                 "torch weights": _mib(args.run_dir / RUN_WEIGHTS),
+                 "tokenizer": _mib(args.artifact / files.get("tokenizer", "tokenizer.json"))}
+        return cls(args, skip, texts, min(args.latency_rows, len(texts)), min(args.warmup, len(texts)), meta, sizes)
+
+    def common(self) -> tuple[list[str], int, int, int, int | None]:
+        """The arguments that ``measure_pipeline`` and ``measure_scorer`` share."""
+        return self.texts, self.latency_rows, self.args.batch_size, self.warmup, self.args.threads
+
+
+@dataclass
+class Measured:
+    """The paths' figures: the in-process results of (a)-(c), the table's rows, and the machine's load."""
+
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    #: 1-minute load average as each path starts: how busy the machine was.
+    load_before: dict[str, float] = field(default_factory=dict)
+    server_rss: float | None = None
+
+
+def print_header(bench: Bench, load_start: tuple[float, float, float]) -> None:
+    args, texts = bench.args, bench.texts
+    print(f"# machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {_cpu_model()}; "
           f"load average {load_start[0]:.2f} at the start (other jobs may be running)")
     print(f"# torch {version('torch')}, transformers {version('transformers')}, onnxruntime {version('onnxruntime')}; "
-          f"artifact {args.artifact} (version {meta.get('version')}), run {args.run_dir}")
+          f"artifact {args.artifact} (version {bench.meta.get('version')}), run {args.run_dir}")
     print(f"# texts: {len(texts)} test-split report texts ({len(set(texts))} distinct, seed {args.seed}), "
           f"mean {np.mean([len(t) for t in texts]):.0f} characters", flush=True)
 
-    results: dict[str, dict[str, Any]] = {}
-    load_before: dict[str, float] = {}  # 1-minute load average as each path starts: how busy the machine was
-    rows: list[Row] = []
-    common = (texts, latency_rows, args.batch_size, warmup, args.threads)
-    if "torch" not in skip:
-        print("# (a) transformers pipeline ...", file=sys.stderr, flush=True)
-        load_before["a"] = os.getloadavg()[0]
-        a = results["a"] = in_child(measure_pipeline, str(args.run_dir), str(args.artifact), *common)
-        lat = latency_ms(a["latencies_s"])
-        rows.append(Row("a", "(a) transformers pipeline, torch fp32", "1 (default)", len(texts),
-                        a["seconds"]["default"], lat, a["peak_rss_mib"], sizes["torch weights"]))
-        rows.append(Row("a_batched", "(a) transformers pipeline, torch fp32", str(args.batch_size), len(texts),
-                        a["seconds"]["batched"], lat, a["peak_rss_mib"], sizes["torch weights"]))
-    for key, name, fp32 in (("b", "fp32", True), ("c", "int8", False)):
-        if name in skip:
-            continue
-        print(f"# ({key}) onnxruntime {name} ...", file=sys.stderr, flush=True)
-        load_before[key] = os.getloadavg()[0]
-        r = results[key] = in_child(measure_scorer, str(args.artifact), fp32, *common)
-        label = "(b) onnxruntime fp32 (Scorer, use_fp32)" if fp32 else "(c) int8 scorer (Scorer)"
-        rows.append(Row(key, label, str(args.batch_size), len(texts), r["seconds"]["batched"],
-                        latency_ms(r["latencies_s"]), r["peak_rss_mib"], sizes["fp32 onnx" if fp32 else "int8 onnx"]))
-    server_rss: float | None = None
-    if "http" not in skip:
-        print("# (d) HTTP: starting triage serve ...", file=sys.stderr, flush=True)
-        load_before["d"] = os.getloadavg()[0]
-        with (tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp,
-              serve(args.artifact, args.work_dir or Path(tmp), args.ready_timeout, args.threads) as server):
-            single = asyncio.run(closed_loop(server.url, server.key, texts, 1, args.concurrency, warmup))
-            batched = asyncio.run(closed_loop(server.url, server.key, texts, args.batch_size, args.concurrency,
-                                              min(warmup, 2)))
-            opened = asyncio.run(open_loop(server.url, server.key, texts, args.open_loop_rate,
-                                           args.open_loop_requests, warmup))
-            server_rss = server.peak_rss_mib()
-        rows.append(Row("d", f"(d) HTTP :score, {args.concurrency} clients", "1/request", single.reports,
-                        single.wall_s, latency_ms(single.latencies_s), server_rss, sizes["int8 onnx"],
-                        single.statuses))
-        rows.append(Row("d_batched", f"(d) HTTP :batchScore, {args.concurrency} clients",
-                        f"{args.batch_size}/request", batched.reports, batched.wall_s,
-                        latency_ms(batched.latencies_s), server_rss, sizes["int8 onnx"], batched.statuses))
-        rows.append(Row("d_open", f"(d) HTTP :score, open loop {args.open_loop_rate:g}/s", "1/request",
-                        opened.total, opened.wall_s, latency_ms(opened.latencies_s), server_rss,
-                        sizes["int8 onnx"], opened.statuses))
-    load_end = os.getloadavg()
 
-    print()
-    print_table(rows)
-    print()
-    by_key = {row.key: row for row in rows}
+def run_pipeline(bench: Bench, measured: Measured) -> None:
+    """(a): its results, and its rows at the pipeline's default batching and at ``--batch-size``."""
+    print("# (a) transformers pipeline ...", file=sys.stderr, flush=True)
+    measured.load_before["a"] = os.getloadavg()[0]
+    args, texts = bench.args, bench.texts
+    a = measured.results["a"] = in_child(measure_pipeline, str(args.run_dir), str(args.artifact), *bench.common())
+    lat = latency_ms(a["latencies_s"])
+    measured.rows.append(Row("a", "(a) transformers pipeline, torch fp32", "1 (default)", len(texts),
+                             a["seconds"]["default"], lat, a["peak_rss_mib"], bench.sizes["torch weights"]))
+    measured.rows.append(Row("a_batched", "(a) transformers pipeline, torch fp32", str(args.batch_size), len(texts),
+                             a["seconds"]["batched"], lat, a["peak_rss_mib"], bench.sizes["torch weights"]))
+
+
+def run_scorer(bench: Bench, measured: Measured, key: str, fp32: bool) -> None:
+    """(b) with ``fp32``, else (c): its results and its row."""
+    print(f"# ({key}) onnxruntime {'fp32' if fp32 else 'int8'} ...", file=sys.stderr, flush=True)
+    measured.load_before[key] = os.getloadavg()[0]
+    r = measured.results[key] = in_child(measure_scorer, str(bench.args.artifact), fp32, *bench.common())
+    label = "(b) onnxruntime fp32 (Scorer, use_fp32)" if fp32 else "(c) int8 scorer (Scorer)"
+    measured.rows.append(Row(key, label, str(bench.args.batch_size), len(bench.texts), r["seconds"]["batched"],
+                             latency_ms(r["latencies_s"]), r["peak_rss_mib"],
+                             bench.sizes["fp32 onnx" if fp32 else "int8 onnx"]))
+
+
+def run_http(bench: Bench, measured: Measured) -> None:
+    """(d): a real server, closed loop with single-report and batch requests, then open loop; its rows and
+    the server's peak RSS."""
+    print("# (d) HTTP: starting triage serve ...", file=sys.stderr, flush=True)
+    measured.load_before["d"] = os.getloadavg()[0]
+    args, texts, warmup = bench.args, bench.texts, bench.warmup
+    with (tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp,
+          serve(args.artifact, args.work_dir or Path(tmp), args.ready_timeout, args.threads) as server):
+        single = asyncio.run(closed_loop(server.url, server.key, texts, 1, args.concurrency, warmup))
+        batched = asyncio.run(closed_loop(server.url, server.key, texts, args.batch_size, args.concurrency,
+                                          min(warmup, 2)))
+        opened = asyncio.run(open_loop(server.url, server.key, texts, args.open_loop_rate,
+                                       args.open_loop_requests, warmup))
+        server_rss = measured.server_rss = server.peak_rss_mib()
+    size = bench.sizes["int8 onnx"]
+    measured.rows.append(Row("d", f"(d) HTTP :score, {args.concurrency} clients", "1/request", single.reports,
+                             single.wall_s, latency_ms(single.latencies_s), server_rss, size, single.statuses))
+    measured.rows.append(Row("d_batched", f"(d) HTTP :batchScore, {args.concurrency} clients",
+                             f"{args.batch_size}/request", batched.reports, batched.wall_s,
+                             latency_ms(batched.latencies_s), server_rss, size, batched.statuses))
+    measured.rows.append(Row("d_open", f"(d) HTTP :score, open loop {args.open_loop_rate:g}/s", "1/request",
+                             opened.total, opened.wall_s, latency_ms(opened.latencies_s), server_rss, size,
+                             opened.statuses))
+
+
+def measure_paths(bench: Bench) -> Measured:
+    """Every path not skipped, one after the other."""
+    measured = Measured()
+    if "torch" not in bench.skip:
+        run_pipeline(bench, measured)
+    for key, name, fp32 in (("b", "fp32", True), ("c", "int8", False)):
+        if name not in bench.skip:
+            run_scorer(bench, measured, key, fp32)
+    if "http" not in bench.skip:
+        run_http(bench, measured)
+    return measured
+
+
+def print_notes(bench: Bench, measured: Measured, load_end: tuple[float, float, float]) -> None:
+    """What the table's columns mean, token lengths, HTTP errors, sizes, the machine's load."""
+    args, results = bench.args, measured.results
     threads = ", ".join(f"({k}) {results[k]['threads']}" for k in ("a", "b", "c") if k in results)
-    if "http" not in skip:
+    if "http" not in bench.skip:
         threads += f"{', ' if threads else ''}(d) {args.threads or 'the server default (one per CPU)'}"
-    print(f"reports/s: all {len(texts)} texts; (a) batch 1 is the pipeline's default (no batch_size given); "
+    print(f"reports/s: all {len(bench.texts)} texts; (a) batch 1 is the pipeline's default (no batch_size given); "
           f"(b), (c) sort by length and pad per batch. Intra-op threads: {threads or '-'}.")
-    print(f"p50/p95/p99: (a)-(c) one report per call (batch 1) on the first {latency_rows} texts, in process; "
+    print(f"p50/p95/p99: (a)-(c) one report per call (batch 1) on the first {bench.latency_rows} texts, in process; "
           f"(d) one HTTP request (1 or {args.batch_size} reports) under that row's load, client-side.")
     print("peak RSS: VmHWM of the process that ran the path (imports, model, run); (d) the server process.")
     if "c" in results:
@@ -509,39 +528,52 @@ def main(argv: list[str] | None = None) -> int:
         truncated = np.mean(np.array(lengths) >= results["c"]["max_length"])
         print(f"tokens per text: p50 {np.percentile(lengths, 50):.0f}, p95 {np.percentile(lengths, 95):.0f}, "
               f"max_length {results['c']['max_length']} ({truncated:.0%} of texts reach it)")
-    for row in rows:
+    for row in measured.rows:
         if row.statuses is not None and set(row.statuses) != {200}:
             print(f"WARNING: {row.path}: HTTP statuses {dict(sorted(row.statuses.items()))}")
-    print("sizes MiB: " + ", ".join(f"{k} {_fmt(v)}" for k, v in sizes.items()))
+    print("sizes MiB: " + ", ".join(f"{k} {_fmt(v)}" for k, v in bench.sizes.items()))
     print("load average (1 minute) as each path started: "
-          + ", ".join(f"({k}) {v:.2f}" for k, v in load_before.items()) + f"; {load_end[0]:.2f} at the end")
+          + ", ".join(f"({k}) {v:.2f}" for k, v in measured.load_before.items()) + f"; {load_end[0]:.2f} at the end")
 
-    agree = agreement(results)
+
+def print_agreement(texts: int, agree: dict[str, float]) -> None:
     if agree:
         print()
-        print(f"agreement on {len(texts)} texts (top tier): " + ", ".join(
+        print(f"agreement on {texts} texts (top tier): " + ", ".join(
             f"({k[-3]})=({k[-1]}) {v:.2%}" for k, v in agree.items() if k.startswith("top_tier")))
         print("largest probability gap (tier and areas): " + ", ".join(
             f"|({k[-3]}) - ({k[-1]})| {v:.1e}" for k, v in agree.items() if k.startswith("max_prob")))
+
+
+def speed_ratios(rows: list[Row], batch_size: int) -> dict[str, float | None]:
+    """Ratios of reports/s between paths (None where either was skipped)."""
+    by_key = {row.key: row for row in rows}
 
     def ratio(x: str, y: str) -> float | None:
         if x in by_key and y in by_key:
             return by_key[x].reports_per_s / by_key[y].reports_per_s
         return None
 
-    ratios = {"(c)/(a) pipeline default batching": ratio("c", "a"),
-              f"(c)/(a) pipeline batch_size={args.batch_size}": ratio("c", "a_batched"),
-              "(d)/(c) single-report requests": ratio("d", "c"),
-              f"(d)/(c) batchScore requests of {args.batch_size}": ratio("d_batched", "c")}
+    return {"(c)/(a) pipeline default batching": ratio("c", "a"),
+            f"(c)/(a) pipeline batch_size={batch_size}": ratio("c", "a_batched"),
+            "(d)/(c) single-report requests": ratio("d", "c"),
+            f"(d)/(c) batchScore requests of {batch_size}": ratio("d_batched", "c")}
+
+
+def print_ratios(ratios: dict[str, float | None]) -> None:
     print()
     print("ratios of reports/s:")
     for name, value in ratios.items():
         print(f"  {name:<40} {_fmt(value, 2)}x")
 
-    f1 = meta.get("metrics", {}).get("int8_minus_fp32")
+
+def targets_of(bench: Bench, measured: Measured, ratios: dict[str, float | None]) -> list[Target]:
+    """The project's targets, against these figures and the artifact's own int8 - fp32 test delta."""
+    args, server_rss = bench.args, measured.server_rss
+    f1 = bench.meta.get("metrics", {}).get("int8_minus_fp32")
     f1_drop = None if not f1 else max(-f1["tier_macro_f1"], -f1["area_macro_f1"])
-    open_row = by_key.get("d_open")
-    targets = [
+    open_row = next((row for row in measured.rows if row.key == "d_open"), None)
+    return [
         Target("(c) >= 6x (a) reports/s, pipeline default batching", ratios["(c)/(a) pipeline default batching"],
                6.0, True),
         Target(f"(c) >= 6x (a) reports/s, pipeline batch_size={args.batch_size}",
@@ -557,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
         Target("int8 vs fp32 macro-F1 drop <= 0.01 (tier and areas, the export's test evaluation)", f1_drop,
                0.01, False),
     ]
+
+
+def print_targets(targets: list[Target]) -> None:
     print()
     print("targets:")
     for target in targets:
@@ -564,20 +599,46 @@ def main(argv: list[str] | None = None) -> int:
         digits = 3 if target.limit < 1 else 2
         print(f"  {state:<7} {target.name}: {_fmt(target.value, digits)}")
 
+
+def write_json(path: Path, bench: Bench, measured: Measured, load: tuple[float, float], agree: dict[str, float],
+               ratios: dict[str, float | None], targets: list[Target]) -> None:
+    """The figures as JSON; ``load`` is the 1-minute load average at the start and at the end."""
+    args = bench.args
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "machine": {"cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)), "cpu_model": _cpu_model(),
+                    "load_average_start": load[0], "load_average_before_path": measured.load_before,
+                    "load_average_end": load[1]},
+        "versions": {p: version(p) for p in ("torch", "transformers", "onnxruntime")},
+        "artifact": str(args.artifact), "run_dir": str(args.run_dir), "texts": len(bench.texts),
+        "latency_rows": bench.latency_rows, "batch_size": args.batch_size, "concurrency": args.concurrency,
+        "threads": args.threads,
+        "rows": [{**asdict(row), "reports_per_s": row.reports_per_s} for row in measured.rows],
+        "sizes_mib": bench.sizes, "agreement": agree, "ratios": ratios,
+        "targets": [{**asdict(t), "met": t.met} for t in targets],
+    }, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, skip = parse_args(argv)
+    bench = Bench.prepare(args, skip)
+    load_start = os.getloadavg()
+    print_header(bench, load_start)
+    measured = measure_paths(bench)
+    load_end = os.getloadavg()
+
+    print()
+    print_table(measured.rows)
+    print()
+    print_notes(bench, measured, load_end)
+    agree = agreement(measured.results)
+    print_agreement(len(bench.texts), agree)
+    ratios = speed_ratios(measured.rows, args.batch_size)
+    print_ratios(ratios)
+    targets = targets_of(bench, measured, ratios)
+    print_targets(targets)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "machine": {"cpus": cpus, "usable_cpus": len(os.sched_getaffinity(0)), "cpu_model": _cpu_model(),
-                        "load_average_start": load_start[0], "load_average_before_path": load_before,
-                        "load_average_end": load_end[0]},
-            "versions": {p: version(p) for p in ("torch", "transformers", "onnxruntime")},
-            "artifact": str(args.artifact), "run_dir": str(args.run_dir), "texts": len(texts),
-            "latency_rows": latency_rows, "batch_size": args.batch_size, "concurrency": args.concurrency,
-            "threads": args.threads,
-            "rows": [{**asdict(row), "reports_per_s": row.reports_per_s} for row in rows],
-            "sizes_mib": sizes, "agreement": agree, "ratios": ratios,
-            "targets": [{**asdict(t), "met": t.met} for t in targets],
-        }, indent=2) + "\n")
+        write_json(args.json, bench, measured, (load_start[0], load_end[0]), agree, ratios, targets)
     return 0
 
 

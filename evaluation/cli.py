@@ -13,8 +13,10 @@ import typer
 
 from model.artifact import DEFAULT_CONFORMAL_ALPHA
 from model.cli_support import fail
+from model.corpus import LABEL_COLUMNS, corpus_file, read_corpus
+from model.datafiles import CorpusError
+from model.schema import LABELLED_RECORD_FIELDS
 from model.settings import Settings, get_settings
-from training.data.errors import CorpusError
 
 if TYPE_CHECKING:
     from evaluation.harness import EvaluationResult
@@ -26,7 +28,6 @@ EVALUATION_EXPERIMENT = "triage-evaluation"
 SPLITS = ("train", "validation", "calibration", "test", "ood")
 #: ``--ood``: rows of each held-out source scored [default]; the figures are per source.
 OOD_ROWS_PER_SOURCE = 1000
-CORPUS_COLUMNS = ["text", "language", "source", "split", "risk_tier", "policy_areas", "unknown_areas"]
 CALIBRATION_SPLIT = "calibration"
 
 
@@ -37,16 +38,8 @@ def sample_rows(rows: list[dict[str, Any]], n: int | None, seed: int) -> list[di
 
 
 def read_corpus_split(corpus: Path, split: str) -> list[dict[str, Any]]:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    names = set(pq.read_schema(corpus).names)
-    missing = [c for c in CORPUS_COLUMNS if c not in names and c not in ("source", "unknown_areas")]
-    if missing:
-        raise ValueError(f"{corpus}: missing column(s) {', '.join(missing)}")
-    table = pq.read_table(corpus, columns=[c for c in CORPUS_COLUMNS if c in names])
-    rows: list[dict[str, Any]] = table.filter(pc.equal(table["split"], split)).to_pylist()
-    return rows
+    """The rows of one split with what scoring and measuring a model needs."""
+    return [dict(row) for row in read_corpus(corpus, split=split, columns=LABEL_COLUMNS)]
 
 
 def load_rows(settings: Settings, *, decisions: Path | None, corpus: Path | None,
@@ -63,7 +56,7 @@ def load_rows(settings: Settings, *, decisions: Path | None, corpus: Path | None
         if not rows:
             fail(f"--decisions {decisions}: no rows")
         return rows
-    path = corpus or settings.corpus_dir / "corpus.parquet"
+    path = corpus or corpus_file(settings.corpus_dir)
     if not path.is_file():
         fail(f"--corpus {path}: not found; build it with `triage data build`")
     try:
@@ -77,11 +70,11 @@ def load_rows(settings: Settings, *, decisions: Path | None, corpus: Path | None
 
 def read_decisions(path: Path) -> list[dict[str, Any]]:
     """Rows of a decisions export (the corpus's generic JSON Lines format). Errors name the line."""
-    from training.data.readers import iter_jsonl
+    from model.datafiles import iter_jsonl
 
     rows = []
     for number, record in iter_jsonl(path):
-        missing = [k for k in ("text", "language", "risk_tier", "policy_areas") if k not in record]
+        missing = [k for k in LABELLED_RECORD_FIELDS if k not in record]
         if missing:
             raise ValueError(f"line {number}: missing {', '.join(missing)}")
         record.setdefault("source", "reviewer_decision")
@@ -91,7 +84,8 @@ def read_decisions(path: Path) -> list[dict[str, Any]]:
 
 
 def _load(artifact: Path | None, alias: str | None, settings: Settings) -> tuple[LoadedModel, str | None]:
-    from serving.model_loader import ModelLoadError, load_model
+    from model.registry import ModelLoadError
+    from serving.model_loader import load_model
 
     if artifact is not None:
         if not (artifact / "artifact.json").is_file():
@@ -128,9 +122,9 @@ def _log_to_mlflow(result: EvaluationResult, out: Path, settings: Settings, *, l
     import mlflow
 
     from evaluation.harness import metrics_for_tracking
-    from training import tracking
+    from model import registry
 
-    experiment_id = tracking.configure(settings, EVALUATION_EXPERIMENT)
+    experiment_id = registry.configure(settings, EVALUATION_EXPERIMENT)
     tags = {"model_name": loaded.name, "model_version": loaded.version, "split": split,
             "model_source": loaded.source, "model_alias": alias or ""}
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
@@ -138,17 +132,13 @@ def _log_to_mlflow(result: EvaluationResult, out: Path, settings: Settings, *, l
                            "split": split})
         if alias is not None:
             mlflow.log_param("model_version", loaded.version)
-        mlflow.log_metrics(tracking.flatten(metrics_for_tracking(result)))
+        mlflow.log_metrics(registry.flatten(metrics_for_tracking(result)))
         if extra:
             mlflow.log_metrics(extra)
         mlflow.log_artifacts(str(out), artifact_path="report")
         run_id = str(run.info.run_id)
     if alias is not None:  # a registry version: the version points back at its latest evaluation per split
-        from mlflow import MlflowClient
-
-        from model.artifact import REGISTERED_MODEL
-
-        MlflowClient().set_model_version_tag(REGISTERED_MODEL, loaded.version, f"evaluation_run.{split}", run_id)
+        registry.tag_version(settings, loaded.version, f"evaluation_run.{split}", run_id)
     return run_id
 
 
@@ -194,34 +184,14 @@ def evaluate_command(
         fail(f"--split {split!r}: not one of {', '.join(SPLITS)}")
     if not 0.0 < alpha < 1.0:
         fail(f"--alpha {alpha}: must be strictly between 0 and 1")
-    corpus_path = corpus or settings.corpus_dir / "corpus.parquet"
+    corpus_path = corpus or corpus_file(settings.corpus_dir)
     if artifact is None and alias is None and settings.model_path is not None:
         artifact = settings.model_path
 
-    rows = load_rows(settings, decisions=decisions, corpus=corpus_path, split=split)
-    if decisions is not None:
-        source, split_name = f"decisions {decisions.name}", "decisions"
-    else:
-        source, split_name = f"split {split}", split
-    if split == "ood":
-        from evaluation.ood import sample_per_source
-
-        rows = [dict(r) for r in sample_per_source(rows, per_source or OOD_ROWS_PER_SOURCE, seed)]
-    rows = sample_rows(rows, sample, seed)
-
-    calibration: list[dict[str, Any]] = []
-    if corpus_path.is_file() and split_name != CALIBRATION_SPLIT:
-        try:
-            calibration = sample_rows(read_corpus_split(corpus_path, CALIBRATION_SPLIT), calibration_sample, seed)
-        except (OSError, ValueError) as exc:
-            fail(f"--corpus {corpus_path}: {exc}")
-
-    from serving.policy import PolicyError, load_policy
-
-    try:
-        routing_policy = load_policy(policy or settings.routing_policy)
-    except PolicyError as exc:
-        fail(f"--policy: {exc}")
+    rows, source, split_name = _rows_to_evaluate(settings, decisions=decisions, corpus=corpus_path, split=split,
+                                                 per_source=per_source, sample=sample, seed=seed)
+    calibration = _calibration_rows(corpus_path, split_name, calibration_sample, seed)
+    routing_policy = _policy(policy or settings.routing_policy)
     loaded, used_alias = _load(artifact, alias, settings)
     from evaluation.harness import evaluate
     from evaluation.report import write_report
@@ -242,6 +212,52 @@ def evaluate_command(
     index = write_report(result, folder, title=f"Evaluation of {loaded.name} {loaded.version} on {split_name}",
                          context=context)
 
+    _print_result(result)
+    ood_report = None
+    if split_name == "ood":
+        ood_report = _ood(loaded, rows, routing_policy, folder)
+    typer.echo(f"report: {index}")
+    if mlflow_log:
+        run_id = _log_to_mlflow(result, folder, settings, loaded=loaded, alias=used_alias, split=split_name,
+                                run_name=name, extra=ood_report.flat() if ood_report else None)
+        typer.echo(f"MLflow run {run_id} in experiment {EVALUATION_EXPERIMENT}")
+
+
+def _rows_to_evaluate(settings: Settings, *, decisions: Path | None, corpus: Path, split: str,
+                      per_source: int | None, sample: int | None, seed: int) -> tuple[list[dict[str, Any]], str, str]:
+    """(rows, what they are for the report, the split's name) of the command's options."""
+    rows = load_rows(settings, decisions=decisions, corpus=corpus, split=split)
+    if decisions is not None:
+        source, split_name = f"decisions {decisions.name}", "decisions"
+    else:
+        source, split_name = f"split {split}", split
+    if split == "ood":
+        from evaluation.ood import sample_per_source
+
+        rows = [dict(r) for r in sample_per_source(rows, per_source or OOD_ROWS_PER_SOURCE, seed)]
+    return sample_rows(rows, sample, seed), source, split_name
+
+
+def _calibration_rows(corpus: Path, split_name: str, sample: int | None, seed: int) -> list[dict[str, Any]]:
+    """The calibration split the conformal threshold is fitted on; none when evaluating on it, or no corpus."""
+    if not corpus.is_file() or split_name == CALIBRATION_SPLIT:
+        return []
+    try:
+        return sample_rows(read_corpus_split(corpus, CALIBRATION_SPLIT), sample, seed)
+    except (OSError, ValueError) as exc:
+        fail(f"--corpus {corpus}: {exc}")
+
+
+def _policy(path: Path) -> RoutingPolicy:
+    from serving.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        fail(f"--policy: {exc}")
+
+
+def _print_result(result: EvaluationResult) -> None:
     for key, value in result.headline().items():
         typer.echo(f"  {key:<22} {value:.4f}" if key != "rows" else f"  {key:<22} {int(value):,}")
     if result.conformal is not None:
@@ -260,11 +276,3 @@ def evaluate_command(
         typer.echo(f"routing (policy {r.policy_version}): automated {r.automated:.1%}, to people {r.to_people:.1%}"
                    + (f"; {r.high_risk_to_people:.1%} of {r.n_high:,} high-risk reports reach a person"
                       if r.high_risk_to_people is not None else ""))
-    ood_report = None
-    if split_name == "ood":
-        ood_report = _ood(loaded, rows, routing_policy, folder)
-    typer.echo(f"report: {index}")
-    if mlflow_log:
-        run_id = _log_to_mlflow(result, folder, settings, loaded=loaded, alias=used_alias, split=split_name,
-                                run_name=name, extra=ood_report.flat() if ood_report else None)
-        typer.echo(f"MLflow run {run_id} in experiment {EVALUATION_EXPERIMENT}")

@@ -195,7 +195,7 @@ class EvaluationResult(BaseModel):
 
 # --- rows to arrays ---------------------------------------------------------------------------------
 
-class Labels:
+class TrueLabels:
     """The labels of rows as arrays in the artifact's label order."""
 
     def __init__(self, rows: Sequence[Mapping[str, Any]], meta: ArtifactMeta) -> None:
@@ -345,7 +345,7 @@ def score_rows(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], batch_size
 
 
 def score_calibration(scorer: ScorerLike, rows: Sequence[Mapping[str, Any]], batch_size: int = 32) -> CalibrationScores:
-    labels = Labels(rows, scorer.meta)
+    labels = TrueLabels(rows, scorer.meta)
     tier_probs, _ = score_rows(scorer, rows, batch_size)
     high = scorer.meta.tier_labels.index("high")
     return CalibrationScores(tier_probs[:, high], labels.tier == high, labels.languages)
@@ -385,13 +385,13 @@ def measure(meta: ArtifactMeta, rows: Sequence[Mapping[str, Any]], tier_probs: F
             alpha: float = DEFAULT_CONFORMAL_ALPHA, calibration: CalibrationScores | None = None,
             policy: RoutingPolicy | None = None) -> EvaluationResult:
     """Every metric of the report from already scored rows (``score_rows``), so that two models scored on
-    the same rows can be compared row by row (see ``evaluation.promotion``). With ``policy``, also where
+    the same rows can be compared row by row (see ``evaluation.guard``). With ``policy``, also where
     the routing policy sends them."""
     if not rows:
         raise ValueError("no rows to evaluate")
     tiers, areas = meta.tier_labels, meta.area_labels
     high = tiers.index("high")
-    labels = Labels(rows, meta)
+    labels = TrueLabels(rows, meta)
     threshold = meta.thresholds.high_risk
     pred = decide_tiers(tier_probs, high, threshold)
     true = labels.tier
@@ -447,7 +447,7 @@ def measure(meta: ArtifactMeta, rows: Sequence[Mapping[str, Any]], tier_probs: F
 
 
 def metrics_for_tracking(result: EvaluationResult) -> dict[str, Any]:
-    """The result as nested numbers for ``training.tracking.flatten`` (curves and bins left out)."""
+    """The result as nested numbers for ``model.registry.flatten`` (curves and bins left out)."""
     out: dict[str, Any] = dict(result.headline())
     out["tier_per_class"] = {k: v.model_dump() for k, v in result.tier_per_class.items()}
     out["area_f1"] = result.area_f1

@@ -1,7 +1,7 @@
 """``triage promote``: champion/challenger with a guard.
 
 Both registry versions score the same rows (a sample of a corpus split, or a decisions export), the guard
-(``evaluation.promotion``) judges them, and one MLflow run in the experiment ``triage-promotion`` records the
+(``evaluation.guard``) judges them, and one MLflow run in the experiment ``triage-promotion`` records the
 decision and its evidence (``decision.json``). Only when every check holds does the ``champion`` alias move to
 the challenger's version, the old champion keeping the alias ``previous_champion``. A server polling the
 registry picks the new champion up without a restart.
@@ -22,10 +22,11 @@ import typer
 from evaluation.cli import SPLITS, load_rows, sample_rows
 from model.artifact import REGISTERED_MODEL
 from model.cli_support import fail
+from model.registry import previous_alias
 from model.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from evaluation.promotion import Contender, Decision
+    from evaluation.guard import Contender, Verdict
     from serving.model_loader import LoadedModel
 
 PROMOTION_EXPERIMENT = "triage-promotion"
@@ -35,11 +36,6 @@ ALIAS = re.compile(r"^[A-Za-z0-9_-]+$")
 RUN_TAG, DECISION_TAG = "promotion_run_id", "promotion_decision"
 
 
-def previous_alias(champion: str) -> str:
-    """The alias the replaced champion keeps: ``previous_champion``."""
-    return f"previous_{champion}"
-
-
 @dataclass(frozen=True, slots=True)
 class Candidate:
     option: str
@@ -47,20 +43,9 @@ class Candidate:
     version: str
 
 
-class PromotionConflict(RuntimeError):
-    """The champion alias moved while the guard was judging."""
-
-
-def _client(settings: Settings) -> Any:
-    from mlflow import MlflowClient
-
-    uri = settings.resolved_mlflow_tracking_uri
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
 def _resolve(settings: Settings, option: str, alias: str) -> Candidate | None:
     """The version ``alias`` names now; None when no version has it. A failing registry is a usage error."""
-    from serving.model_loader import ModelLoadError, RegistryUnavailable, resolve_alias
+    from model.registry import ModelLoadError, RegistryUnavailable, resolve_alias
 
     try:
         version, _ = resolve_alias(settings.model_copy(update={"model_path": None, "model_alias": alias,
@@ -73,7 +58,8 @@ def _resolve(settings: Settings, option: str, alias: str) -> Candidate | None:
 
 
 def _load(settings: Settings, candidate: Candidate) -> LoadedModel:
-    from serving.model_loader import ModelLoadError, load_registry_version, redact
+    from model.registry import ModelLoadError, redact
+    from serving.model_loader import load_registry_version
 
     where = f"{candidate.option} {candidate.alias} (version {candidate.version})"
     try:
@@ -85,8 +71,8 @@ def _load(settings: Settings, candidate: Candidate) -> LoadedModel:
 
 
 def _contender(loaded: LoadedModel, rows: list[dict[str, Any]], option: str) -> Contender:
+    from evaluation.guard import Contender, high_risk_hits
     from evaluation.harness import measure, score_rows
-    from evaluation.promotion import Contender, high_risk_hits
 
     meta = loaded.scorer.meta
     tier_probs, area_probs = score_rows(loaded.scorer, rows)
@@ -98,39 +84,20 @@ def _contender(loaded: LoadedModel, rows: list[dict[str, Any]], option: str) -> 
                      taxonomy_version=meta.taxonomy_version)
 
 
-def _print_checks(decision: Decision) -> None:
+def _print_checks(decision: Verdict) -> None:
     width = max(len(c.name) for c in decision.checks)
     for check in decision.checks:
         typer.echo(f"  {check.status}  {check.name:<{width}}  {check.detail}")
 
 
-def _verdict(decision: Decision, outcome: str) -> str:
+def _verdict(decision: Verdict, outcome: str) -> str:
     judged = sum(c.judged for c in decision.checks)
     words = {"promoted": "PROMOTED", "refused": "REFUSED",
              "dry_run": "DRY RUN, the guard " + ("holds" if decision.promote else "refuses")}[outcome]
     return f"decision: {words} ({judged - len(decision.failed)} of {judged} checks passed)"
 
 
-def _move_aliases(settings: Settings, champion: Candidate | None, challenger: Candidate, champion_alias: str) -> None:
-    """Point ``champion_alias`` at the challenger, the old champion keeping ``previous_<alias>``. Refused when
-    the alias moved since it was read (another promotion ran meanwhile)."""
-    from mlflow.exceptions import MlflowException
-
-    client = _client(settings)
-    try:
-        now: str | None = str(client.get_model_version_by_alias(REGISTERED_MODEL, champion_alias).version)
-    except MlflowException:
-        now = None
-    expected = champion.version if champion else None
-    if now != expected:
-        raise PromotionConflict(f"the {champion_alias} alias moved while the guard was judging (version {expected} "
-                                f"then, {now} now); run triage promote again")
-    if champion is not None:  # first, so that a failure here leaves the served model as it was
-        client.set_registered_model_alias(REGISTERED_MODEL, previous_alias(champion_alias), champion.version)
-    client.set_registered_model_alias(REGISTERED_MODEL, champion_alias, challenger.version)
-
-
-def _record(decision: Decision, outcome: str, *, champion: Candidate | None, challenger: Candidate,
+def _record(decision: Verdict, outcome: str, *, champion: Candidate | None, challenger: Candidate,
             loaded: dict[str, LoadedModel], rows: int, source: str) -> dict[str, Any]:
     def model(candidate: Candidate | None) -> dict[str, Any] | None:
         if candidate is None:
@@ -145,22 +112,21 @@ def _record(decision: Decision, outcome: str, *, champion: Candidate | None, cha
             "config": decision.config.model_dump(), "evidence": decision.evidence}
 
 
-def _log_and_apply(decision: Decision, *, settings: Settings, champion: Candidate | None, challenger: Candidate,
+def _log_and_apply(decision: Verdict, *, settings: Settings, champion: Candidate | None, challenger: Candidate,
                    champion_alias: str, loaded: dict[str, LoadedModel], rows: int, split: str, source: str,
                    dry_run: bool) -> tuple[str, str]:
     """Log the promotion run and, when the guard holds and this is no dry run, move the aliases inside it, so
     that an alias never moves without its evidence. Returns (run id, outcome)."""
     import mlflow
 
-    from serving.model_loader import redact
-    from training import tracking
+    from model import registry
 
     outcome = "dry_run" if dry_run else "promoted" if decision.promote else "refused"
     try:
-        experiment_id = tracking.configure(settings, PROMOTION_EXPERIMENT)
+        experiment_id = registry.configure(settings, PROMOTION_EXPERIMENT)
     except Exception as exc:  # the tracking store failing: nothing was moved
-        fail(f"cannot log the promotion to MLflow ({redact(settings.resolved_mlflow_tracking_uri)}): "
-             f"{type(exc).__name__}: {redact(str(exc))}")
+        fail(f"cannot log the promotion to MLflow ({registry.redact(settings.resolved_mlflow_tracking_uri)}): "
+             f"{type(exc).__name__}: {registry.redact(str(exc))}")
     tags = {"champion_version": champion.version if champion else "", "challenger_version": challenger.version,
             "champion_alias": champion_alias, "challenger_alias": challenger.alias,
             "guard_passed": str(decision.promote).lower(), "split": split}
@@ -174,9 +140,11 @@ def _log_and_apply(decision: Decision, *, settings: Settings, champion: Candidat
                                 source=source), DECISION_FILE)
         if outcome == "promoted":
             try:
-                _move_aliases(settings, champion, challenger, champion_alias)
+                registry.move_champion(settings, expected=champion.version if champion else None,
+                                       version=challenger.version, alias=champion_alias)
             except Exception as exc:  # a conflict, or the registry failing half-way
-                error = str(exc) if isinstance(exc, PromotionConflict) else f"{type(exc).__name__}: {redact(str(exc))}"
+                error = (str(exc) if isinstance(exc, registry.AliasConflict)
+                         else f"{type(exc).__name__}: {registry.redact(str(exc))}")
                 outcome = "error"
                 mlflow.set_tag("error", error)
         mlflow.set_tag("decision", outcome)  # decision.json holds the guard's verdict; this tag what happened
@@ -185,12 +153,11 @@ def _log_and_apply(decision: Decision, *, settings: Settings, champion: Candidat
              f"(MLflow run {run_id})")
     if not dry_run:
         try:  # where the decision is also visible from the registry; the run above is the record
-            client = _client(settings)
-            client.set_model_version_tag(REGISTERED_MODEL, challenger.version, RUN_TAG, run_id)
-            client.set_model_version_tag(REGISTERED_MODEL, challenger.version, DECISION_TAG, outcome)
+            registry.tag_version(settings, challenger.version, RUN_TAG, run_id)
+            registry.tag_version(settings, challenger.version, DECISION_TAG, outcome)
         except Exception as exc:
             typer.echo(f"warning: could not tag version {challenger.version} with the decision: "
-                       f"{type(exc).__name__}: {redact(str(exc))}", err=True)
+                       f"{type(exc).__name__}: {registry.redact(str(exc))}", err=True)
     return run_id, outcome
 
 
@@ -221,7 +188,7 @@ def promote_command(
 ) -> None:
     """Promote the challenger to champion if the guard holds: high-risk recall not lower beyond its confidence
     interval, macro-F1 not lower, no language regressing beyond the margin. Exit 0 promoted, 1 refused."""
-    from evaluation.promotion import GuardConfig
+    from evaluation.guard import GuardConfig
 
     settings = get_settings()
     for option, alias in (("--challenger", challenger), ("--champion", champion)):
@@ -250,7 +217,7 @@ def promote_command(
         fail(f"--challenger {challenger} and --champion {champion} both name version {chall.version}: "
              "nothing to promote")
 
-    from evaluation.promotion import judge
+    from evaluation.guard import judge
 
     loaded = {"--challenger": _load(settings, chall)}
     if champ is not None:
@@ -283,8 +250,7 @@ def rollback_command(
     again undoes it; the run in ``triage-promotion`` records who asked why."""
     import mlflow
 
-    from serving.model_loader import redact
-    from training import tracking
+    from model import registry
 
     settings = get_settings()
     if not ALIAS.match(champion):
@@ -296,18 +262,16 @@ def rollback_command(
         fail(f"--champion {champion}: no version has the alias {previous_alias(champion)}; nothing to roll back to")
     current = _resolve(settings, "--champion", champion)
     try:
-        experiment_id = tracking.configure(settings, PROMOTION_EXPERIMENT)
+        experiment_id = registry.configure(settings, PROMOTION_EXPERIMENT)
         tags = {"decision": "rollback", "champion_alias": champion, "champion_version": previous.version,
                 "rolled_back_version": current.version if current else "", "reason": reason.strip()}
         run_name = f"rollback-to-v{previous.version}"
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-            client = _client(settings)
-            client.set_registered_model_alias(REGISTERED_MODEL, champion, previous.version)
-            if current is not None:
-                client.set_registered_model_alias(REGISTERED_MODEL, previous_alias(champion), current.version)
+            registry.swap_back(settings, alias=champion, previous=previous.version,
+                               current=current.version if current else None)
             run_id = str(run.info.run_id)
     except Exception as exc:  # the registry or tracking store failing
-        fail(f"--champion {champion}: rollback failed: {type(exc).__name__}: {redact(str(exc))}")
+        fail(f"--champion {champion}: rollback failed: {type(exc).__name__}: {registry.redact(str(exc))}")
     moved = f"; {previous_alias(champion)} -> version {current.version}" if current else ""
     typer.echo(f"{champion} -> version {previous.version}{moved}")
     typer.echo(f"MLflow run {run_id} in experiment {PROMOTION_EXPERIMENT}")

@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from model.registry import ModelLoadError, RegistryUnavailable, redact, registry_source, resolve_alias
 from model.settings import Settings
 from serving import webhooks
 from serving.api import health, perspective, queues, reports, trends
@@ -36,16 +37,7 @@ from serving.db.engine import current_revision, head_revision, make_engine, make
 from serving.deps import MISSING_KEY, AppState
 from serving.errors import ApiError, error_response, install_error_handlers
 from serving.metrics import Metrics
-from serving.model_loader import (
-    LoadedModel,
-    ModelLoadError,
-    RegistryUnavailable,
-    load_model,
-    load_registry_version,
-    redact,
-    registry_source,
-    resolve_alias,
-)
+from serving.model_loader import LoadedModel, load_model, load_registry_version
 from serving.policy import load_policy
 from serving.ratelimit import RateLimiter
 

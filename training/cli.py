@@ -44,9 +44,9 @@ def build(
     ] = None,
 ) -> None:
     """Build the corpus: read, map, dedupe, cap, split; write Parquet, manifest and data card."""
+    from model.datafiles import CorpusError
     from training.data.build import BuildConfig, ExtraFile, build_corpus
     from training.data.card import render_data_card, stats_report
-    from training.data.errors import CorpusError
 
     settings = get_settings()
     decision_files = list(decisions or ())
@@ -94,9 +94,9 @@ def stats(
     = None,
 ) -> None:
     """Print the figures of a built corpus: rows per split, language, area and tier, source, licence."""
+    from model.datafiles import CorpusError
     from training.data.build import load_manifest
     from training.data.card import stats_report
-    from training.data.errors import CorpusError
 
     try:
         manifest = load_manifest(corpus_dir or get_settings().corpus_dir)
@@ -167,9 +167,9 @@ def train_command(
     _log_progress()
     name = run_name or f"{profile}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     result = train(config, name, resume=resume, track=track)
-    report = result.summary["validation"]
-    typer.echo(f"run {name}: {result.summary['steps']} steps in {result.summary['train_seconds']} s "
-               f"({result.summary['stop_reason']}); validation tier macro-F1 {report['tier_macro_f1']:.3f}, "
+    report = result.summary.validation
+    typer.echo(f"run {name}: {result.summary.steps} steps in {result.summary.train_seconds} s "
+               f"({result.summary.stop_reason}); validation tier macro-F1 {report['tier_macro_f1']:.3f}, "
                f"area macro-F1 {report['area_macro_f1']:.3f}")
     typer.echo(f"weights in {result.run_dir}; next: triage export --run-name {name}")
 
@@ -179,13 +179,15 @@ def export_command(
     track: Annotated[bool, typer.Option(help="Log to the run in MLflow and register the model.")] = True,
 ) -> None:
     """Export a training run to ONNX (fp32 and int8), calibrate, evaluate, register as `challenger`."""
+    from training.summary import SUMMARY_FILE, SummaryError
+
     settings = get_settings()
-    runs = sorted((p for p in settings.runs_dir.glob("*") if (p / "training.json").is_file()),
+    runs = sorted((p for p in settings.runs_dir.glob("*") if (p / SUMMARY_FILE).is_file()),
                   key=lambda p: p.stat().st_mtime)
     if run_name:
         run_dir = settings.runs_dir / run_name
-        if not (run_dir / "training.json").is_file():
-            fail(f"{run_dir}: no finished training run here (training.json missing)")
+        if not (run_dir / SUMMARY_FILE).is_file():
+            fail(f"{run_dir}: no finished training run here ({SUMMARY_FILE} missing)")
     elif runs:
         run_dir = runs[-1]
     else:
@@ -194,7 +196,10 @@ def export_command(
     from training.model_card import write_model_card
 
     _log_progress()
-    result = export(run_dir, settings.models_dir / run_dir.name, track=track)
+    try:
+        result = export(run_dir, settings.models_dir / run_dir.name, track=track)
+    except SummaryError as exc:
+        fail(str(exc))
     card = write_model_card(result.meta, settings.data_cards_dir / "model.md")
     test = result.meta.metrics["test"]
     typer.echo(f"artifact {result.artifact_dir} (int8 {result.meta.metrics['sizes_mb']['int8']} MB); test tier "

@@ -41,8 +41,9 @@ from training.calibration import (
     high_risk_threshold,
 )
 from training.config import TrainConfig
-from training.dataset import Split, load_splits
-from training.train import SUMMARY, WEIGHTS, evaluate, held_out_sample
+from training.dataset import SplitArrays, load_splits
+from training.summary import TrainingSummary
+from training.train import WEIGHTS, evaluate, held_out_sample
 
 log = logging.getLogger(__name__)
 Floats = npt.NDArray[np.float32]
@@ -56,15 +57,15 @@ class ExportResult:
     model_version: str | None
 
 
-def _load_torch_model(run_dir: Path, summary: dict[str, Any]) -> Any:
+def _load_torch_model(run_dir: Path, summary: TrainingSummary) -> Any:
     from safetensors.torch import load_file
     from transformers import BertModel
 
     from training.modeling import TriageClassifier, encoder_config
 
-    config = encoder_config(Path(summary["encoder_dir"]), summary["config"].get("encoder_layers"))
+    config = encoder_config(summary.encoder_dir, summary.config.get("encoder_layers"))
     encoder = BertModel(config, add_pooling_layer=False)
-    model = TriageClassifier(encoder, len(summary["tier_labels"]), len(summary["area_labels"]))
+    model = TriageClassifier(encoder, len(summary.tier_labels), len(summary.area_labels))
     model.load_state_dict(load_file(str(run_dir / WEIGHTS)))
     model.eval()
     return model
@@ -148,8 +149,8 @@ def parity(model: Any, fp32: Scorer, texts: list[str], fp32_logits: tuple[Floats
             "int8_vs_fp32_top_tier_agreement": agreement, "agreement_rows": float(len(texts))}
 
 
-def _metrics(split: Split, logits: tuple[Floats, Floats], temps: tuple[float, float], thresholds: dict[str, float],
-             high: float) -> dict[str, Any]:
+def _metrics(split: SplitArrays, logits: tuple[Floats, Floats], temps: tuple[float, float],
+             thresholds: dict[str, float], high: float) -> dict[str, Any]:
     report = evaluate(split, *logits, temps, thresholds, high)
     report["tier_ece_uncalibrated"] = evaluate(split, *logits, (1.0, 1.0), thresholds, high)["tier_ece"]
     return report
@@ -159,7 +160,7 @@ def _megabytes(path: Path) -> float:
     return float(f"{path.stat().st_size / 2**20:.1f}")
 
 
-def fit_conformal(scorer: Scorer, calibration: Split, temps: tuple[float, float], high: int,
+def fit_conformal(scorer: Scorer, calibration: SplitArrays, temps: tuple[float, float], high: int,
                   alpha: float) -> Conformal:
     """The conformal high-risk thresholds (``model.artifact.Conformal``) on every truly high-risk row of the
     calibration split, not a sample: only those rows set the thresholds, and all of them are few."""
@@ -184,7 +185,7 @@ def supported_languages(train_languages: list[str]) -> list[str]:
     return sorted(lang for lang, n in counts.items() if n >= MIN_LANGUAGE_TRAIN_ROWS)
 
 
-def held_out_sources_report(scorer: Scorer, ood: Split | None, config: TrainConfig, settings: Settings,
+def held_out_sources_report(scorer: Scorer, ood: SplitArrays | None, config: TrainConfig, settings: Settings,
                             ) -> OODReport | None:
     """The exported model on a sample of each held-out source, routed by the configured policy
     (``evaluation.ood``); None when the corpus holds no source out."""
@@ -200,62 +201,79 @@ def held_out_sources_report(scorer: Scorer, ood: Split | None, config: TrainConf
     return routed_report(scorer, sample, load_policy(settings.routing_policy))
 
 
-def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Settings | None = None) -> ExportResult:
-    started = time.perf_counter()
-    summary = json.loads((run_dir / SUMMARY).read_text())
-    config = TrainConfig.model_validate(summary["config"])
-    taxonomy = get_taxonomy()
-    if summary["taxonomy_version"] != taxonomy.version:
-        raise ValueError(f"run {run_dir} was trained on taxonomy {summary['taxonomy_version']}, "
-                         f"this code has {taxonomy.version}")
-    tmp = artifact_dir.with_name(artifact_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    encoder_dir = Path(summary["encoder_dir"])
-    encoder_config = json.loads((encoder_dir / "config.json").read_text())
+def _write_onnx(run_dir: Path, summary: TrainingSummary, folder: Path) -> Any:
+    """The run's model as ONNX in ``folder`` (fp32, and int8 from it), with its tokenizer; the torch model."""
+    encoder_settings = json.loads((summary.encoder_dir / "config.json").read_text())
     model = _load_torch_model(run_dir, summary)
-    raw = tmp / "model.raw.onnx"
+    raw = folder / "model.raw.onnx"
     export_onnx(model, raw)
-    optimize_and_quantize(raw, tmp / "model.fp32.onnx", tmp / "model.onnx",
-                          encoder_config["num_attention_heads"], encoder_config["hidden_size"])
+    optimize_and_quantize(raw, folder / "model.fp32.onnx", folder / "model.onnx",
+                          encoder_settings["num_attention_heads"], encoder_settings["hidden_size"])
     raw.unlink()
-    shutil.copyfile(encoder_dir / "tokenizer.json", tmp / "tokenizer.json")
-    export_seconds = time.perf_counter() - started
+    shutil.copyfile(summary.encoder_dir / "tokenizer.json", folder / "tokenizer.json")
+    return model
 
-    # A provisional artifact.json (identity calibration) lets the Scorer load the folder for evaluation.
-    meta = ArtifactMeta(
-        name="triage-classifier", version=summary["run_name"], created_at=datetime.now(UTC),
-        taxonomy_version=taxonomy.version, tier_labels=summary["tier_labels"], area_labels=summary["area_labels"],
-        text_prefix=summary["text_prefix"], max_length=summary["max_length"], max_windows=config.max_windows,
-        pad_id=summary["pad_id"],
+
+def _provisional_meta(summary: TrainingSummary, config: TrainConfig) -> ArtifactMeta:
+    """The artifact's metadata before calibration (identity: temperatures 1, thresholds 0.5, no languages)."""
+    return ArtifactMeta(
+        name="triage-classifier", version=summary.run_name, created_at=datetime.now(UTC),
+        taxonomy_version=get_taxonomy().version, tier_labels=summary.tier_labels, area_labels=summary.area_labels,
+        text_prefix=summary.text_prefix, max_length=summary.max_length, max_windows=config.max_windows,
+        pad_id=summary.pad_id,
         temperatures=Temperatures(tier=1.0, areas=1.0),
-        thresholds=Thresholds(areas={a: 0.5 for a in summary["area_labels"]}, high_risk=0.5),
-        corpus_fingerprint=summary["corpus_fingerprint"], languages=[], encoder=summary["encoder"],
-        training={k: summary[k] for k in ("run_name", "mlflow_run_id", "profile", "config", "rows", "steps",
-                                          "stop_reason", "train_seconds")},
+        thresholds=Thresholds(areas={a: 0.5 for a in summary.area_labels}, high_risk=0.5),
+        corpus_fingerprint=summary.corpus_fingerprint, languages=[], encoder=summary.encoder,
+        training=summary.artifact_training(),
     )
-    meta.save(tmp)
-    int8 = Scorer(tmp)
-    fp32 = Scorer(tmp, use_fp32=True)
 
-    splits = load_splits(config.corpus_dir, config.none_implies_negatives)
-    held_out = {name: held_out_sample(splits, name, config) for name in ("validation", "calibration", "test")}
-    validation = held_out["validation"]
-    validation_int8 = int8.logits(validation.texts)
-    checks = parity(model, fp32, validation.texts, fp32.logits(validation.texts), validation_int8)
-    cal = held_out["calibration"]
-    cal_logits = int8.logits(cal.texts)
-    tier_t = fit_tier_temperature(cal_logits[0], cal.tier)
-    area_t = fit_area_temperature(cal_logits[1], cal.areas, cal.known)
-    tier_probs, area_probs = calibrate(*cal_logits, tier_t, area_t)
-    thresholds = area_thresholds(area_probs, cal.areas, cal.known, taxonomy.area_names)
-    high_t = high_risk_threshold(tier_probs, cal.tier, taxonomy.tier_names.index("high"),
+
+@dataclass
+class Calibration:
+    """What export fits on the int8 model's outputs for the calibration split."""
+
+    tier_t: float
+    area_t: float
+    thresholds: dict[str, float]
+    high_t: float
+    conformal: Conformal
+
+    @property
+    def temps(self) -> tuple[float, float]:
+        return self.tier_t, self.area_t
+
+    def meta_update(self, languages: list[str]) -> dict[str, Any]:
+        """These, and the supported ``languages``, as an update of ``ArtifactMeta``."""
+        return {"temperatures": Temperatures(tier=self.tier_t, areas=self.area_t),
+                "thresholds": Thresholds(areas=self.thresholds, high_risk=self.high_t),
+                "conformal": self.conformal,
+                "languages": languages}
+
+
+def fit_calibration(int8: Scorer, sample: SplitArrays, calibration: SplitArrays, config: TrainConfig) -> Calibration:
+    """Temperatures, area thresholds and the high-risk threshold on ``sample`` (of the calibration split); the
+    conformal thresholds on the whole ``calibration`` split's high-risk rows."""
+    taxonomy = get_taxonomy()
+    logits = int8.logits(sample.texts)
+    tier_t = fit_tier_temperature(logits[0], sample.tier)
+    area_t = fit_area_temperature(logits[1], sample.areas, sample.known)
+    tier_probs, area_probs = calibrate(*logits, tier_t, area_t)
+    thresholds = area_thresholds(area_probs, sample.areas, sample.known, taxonomy.area_names)
+    high_t = high_risk_threshold(tier_probs, sample.tier, taxonomy.tier_names.index("high"),
                                  config.high_risk_recall, config.max_low_escalated,
                                  taxonomy.tier_names.index("low"))
-    temps = (tier_t, area_t)
-    conformal = fit_conformal(int8, splits["calibration"], temps, taxonomy.tier_names.index("high"),
+    conformal = fit_conformal(int8, calibration, (tier_t, area_t), taxonomy.tier_names.index("high"),
                               config.conformal_alpha)
-    test = held_out["test"]
+    return Calibration(tier_t, area_t, thresholds, high_t, conformal)
+
+
+def evaluate_export(int8: Scorer, fp32: Scorer, held_out: dict[str, SplitArrays],
+                    validation_int8: tuple[Floats, Floats], checks: dict[str, float],
+                    fitted: Calibration) -> dict[str, Any]:
+    """The calibrated int8 model on validation and test, fp32 on test, the parity ``checks``, and the
+    int8 - fp32 delta of the headline test figures."""
+    validation, test = held_out["validation"], held_out["test"]
+    temps, thresholds, high_t = fitted.temps, fitted.thresholds, fitted.high_t
     metrics: dict[str, Any] = {
         "validation": _metrics(validation, validation_int8, temps, thresholds, high_t),
         "test": _metrics(test, int8.logits(test.texts), temps, thresholds, high_t),
@@ -266,44 +284,63 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
         k: metrics["test"][k] - metrics["test_fp32"][k]
         for k in ("tier_macro_f1", "area_macro_f1", "high_risk_recall", "high_risk_precision", "tier_ece")
     }
+    return metrics
+
+
+def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Settings | None = None) -> ExportResult:
+    started = time.perf_counter()
+    summary = TrainingSummary.load(run_dir)
+    config = summary.train_config()
+    taxonomy = get_taxonomy()
+    if summary.taxonomy_version != taxonomy.version:
+        raise ValueError(f"run {run_dir} was trained on taxonomy {summary.taxonomy_version}, "
+                         f"this code has {taxonomy.version}")
+    tmp = artifact_dir.with_name(artifact_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model = _write_onnx(run_dir, summary, tmp)
+    export_seconds = time.perf_counter() - started
+
+    # A provisional artifact.json (identity calibration) lets the Scorer load the folder for evaluation.
+    meta = _provisional_meta(summary, config)
+    meta.save(tmp)
+    int8 = Scorer(tmp)
+    fp32 = Scorer(tmp, use_fp32=True)
+
+    splits = load_splits(config.corpus_dir, config.none_implies_negatives)
+    held_out = {name: held_out_sample(splits, name, config) for name in ("validation", "calibration", "test")}
+    validation = held_out["validation"]
+    validation_int8 = int8.logits(validation.texts)
+    checks = parity(model, fp32, validation.texts, fp32.logits(validation.texts), validation_int8)
+    fitted = fit_calibration(int8, held_out["calibration"], splits["calibration"], config)
+    metrics = evaluate_export(int8, fp32, held_out, validation_int8, checks, fitted)
     languages = supported_languages(splits["train"].languages)
     metrics["sizes_mb"] = {"int8": _megabytes(tmp / "model.onnx"), "fp32": _megabytes(tmp / "model.fp32.onnx")}
-    provisional = meta.model_copy(update={"temperatures": Temperatures(tier=tier_t, areas=area_t),
-                                          "thresholds": Thresholds(areas=thresholds, high_risk=high_t),
-                                          "conformal": conformal,
-                                          "languages": languages})
-    provisional.save(tmp)
+    meta.model_copy(update=fitted.meta_update(languages)).save(tmp)
     ood = held_out_sources_report(Scorer(tmp), splits.get("ood"), config, settings or get_settings())
     if ood is not None:
         metrics["ood"] = ood.model_dump()
     metrics["export_seconds"] = float(f"{export_seconds:.1f}")
-    meta = meta.model_copy(update={
-        "temperatures": Temperatures(tier=tier_t, areas=area_t),
-        "thresholds": Thresholds(areas=thresholds, high_risk=high_t),
-        "conformal": conformal,
-        "languages": languages,
-        "metrics": metrics,
-    })
+    meta = meta.model_copy(update={**fitted.meta_update(languages), "metrics": metrics})
     meta.save(tmp)
     shutil.rmtree(artifact_dir, ignore_errors=True)
     tmp.rename(artifact_dir)
 
     version = None
-    if track and summary.get("mlflow_run_id"):
-        version = _track(artifact_dir, meta, summary["mlflow_run_id"], settings or get_settings())
+    if track and summary.mlflow_run_id:
+        version = _track(artifact_dir, meta, summary.mlflow_run_id, settings or get_settings())
     return ExportResult(artifact_dir=artifact_dir, meta=meta, model_version=version)
 
 
 def _track(artifact_dir: Path, meta: ArtifactMeta, run_id: str, settings: Settings) -> str:
     import mlflow
 
-    from training import tracking
-    from training.pyfunc import log_pyfunc
+    from model import registry
 
-    tracking.configure(settings)
+    registry.configure(settings)
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(tracking.flatten({k: v for k, v in meta.metrics.items()}))
+        mlflow.log_metrics(registry.flatten({k: v for k, v in meta.metrics.items()}))
         mlflow.log_dict(json.loads(meta.model_dump_json()), "artifact.json")
-        version = log_pyfunc(artifact_dir)
-        tracking.set_challenger(version, f"{meta.name} {meta.version} (corpus {meta.corpus_fingerprint[:19]})")
+        version = registry.register_artifact(artifact_dir)
+        registry.set_challenger(version, f"{meta.name} {meta.version} (corpus {meta.corpus_fingerprint[:19]})")
     return version

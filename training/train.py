@@ -2,9 +2,9 @@
 
 The run folder (``$TRIAGE_WORK_DIR/runs/<run name>``) holds ``checkpoint.pt`` (trainable weights,
 optimizer and scheduler state, step: enough to resume), ``model.safetensors`` (the best weights, whole
-model) and ``training.json`` (config, label order, temperatures, thresholds, metrics, provenance), which
-``triage export`` turns into the serving artifact (and where calibration happens: on the exported
-int8 model's outputs, since that is the model that serves).
+model) and ``training.json`` (``training.summary.TrainingSummary``: config, label order, metrics,
+provenance), which ``triage export`` turns into the serving artifact (and where calibration happens: on the
+exported int8 model's outputs, since that is the model that serves).
 """
 
 from __future__ import annotations
@@ -29,28 +29,28 @@ from tqdm import tqdm
 
 from evaluation.metrics import classification_report
 from evaluation.ood import OODReport, format_table, ood_report, sample_per_source
+from model import registry
 from model.scorer import calibrate, decide_tiers, softmax
 from model.settings import Settings, get_settings
 from model.taxonomy import get_taxonomy
-from training import tracking
 from training.config import TrainConfig
 from training.data.build import load_manifest
-from training.dataset import Split, balanced_sample, batches, encode, load_splits
-from training.encoder import TEXT_PREFIX, prepare_encoder
+from training.dataset import SplitArrays, balanced_sample, batches, encode, load_splits
+from training.encoder import PAD_ID, TEXT_PREFIX, prepare_encoder
 from training.modeling import TriageClassifier, load_encoder
+from training.summary import SUMMARY_FILE, Evaluation, ProbeEpoch, StopReason, TrainingSummary
 
 log = logging.getLogger(__name__)
-PAD_ID = 1  # the XLM-R tokenizer pads with <pad> = 1 (config.json's pad_token_id 0 is not what it uses)
 CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "model.safetensors"
-SUMMARY = "training.json"
+SUMMARY = SUMMARY_FILE  # the run's TrainingSummary (training.summary)
 
 Floats = npt.NDArray[np.float32]
 
 
 @dataclass
 class Prepared:
-    split: Split
+    split: SplitArrays
     ids: list[list[int]]
 
 
@@ -65,7 +65,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def random_sample(split: Split, limit: int | None, seed: int) -> Split:
+def random_sample(split: SplitArrays, limit: int | None, seed: int) -> SplitArrays:
     """A uniform sample (held-out splits keep their natural class balance, which calibration needs)."""
     if limit is None or len(split) <= limit:
         return split
@@ -73,7 +73,7 @@ def random_sample(split: Split, limit: int | None, seed: int) -> Split:
     return split.take(index.astype(np.int64))
 
 
-def held_out_sample(splits: dict[str, Split], name: str, config: TrainConfig) -> Split:
+def held_out_sample(splits: dict[str, SplitArrays], name: str, config: TrainConfig) -> SplitArrays:
     """The rows of a held-out split that a run evaluates on: the same for training and export."""
     limit = config.max_test_rows if name == "test" else config.max_eval_rows
     offset = {"validation": 1, "calibration": 2, "test": 3}[name]
@@ -121,7 +121,7 @@ def predict_logits(model: TriageClassifier, ids: list[list[int]], batch_size: in
     return tier, areas
 
 
-def evaluate(split: Split, tier_logits: Floats, area_logits: Floats, temperatures: tuple[float, float],
+def evaluate(split: SplitArrays, tier_logits: Floats, area_logits: Floats, temperatures: tuple[float, float],
              thresholds: dict[str, float], high_threshold: float) -> dict[str, Any]:
     taxonomy = get_taxonomy()
     tier_probs, area_probs = calibrate(tier_logits, area_logits, *temperatures)
@@ -137,9 +137,23 @@ def _validation_score(report: dict[str, Any]) -> float:
     return 0.5 * (float(report["tier_macro_f1"]) + float(report["area_macro_f1"]))
 
 
+def untuned_report(split: SplitArrays, tier_logits: Floats, area_logits: Floats) -> dict[str, Any]:
+    """``evaluate`` before calibration: temperatures 1, every threshold 0.5 (what training selects on)."""
+    return evaluate(split, tier_logits, area_logits, (1.0, 1.0), {a: 0.5 for a in get_taxonomy().area_names}, 0.5)
+
+
+def validation_report(model: TriageClassifier, validation: Prepared, config: TrainConfig) -> dict[str, Any]:
+    tier_logits, area_logits = predict_logits(model, validation.ids, config.batch_size, config.bf16, "validate")
+    return untuned_report(validation.split, tier_logits, area_logits)
+
+
 def _trainable_state(model: TriageClassifier) -> dict[str, torch.Tensor]:
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     return {n: t.detach().clone() for n, t in model.state_dict().items() if n in names}
+
+
+def _head_state(model: TriageClassifier) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if not n.startswith("encoder.")}
 
 
 @torch.no_grad()
@@ -165,14 +179,13 @@ def language_directions(x: torch.Tensor, languages: list[str], k: int, min_rows:
 
 
 def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prepared, config: TrainConfig,
-                 tier_weights: torch.Tensor, pos_weight: torch.Tensor) -> list[dict[str, float]]:
+                 tier_weights: torch.Tensor, pos_weight: torch.Tensor) -> list[ProbeEpoch]:
     """The first stage of LP-FT (Kumar et al. 2022): the heads alone, trained for ``probe_epochs`` over the
     embeddings the pretrained encoder gives (computed once), the best epoch on validation kept.
 
     Fine-tuning from randomly initialised heads moves the encoder most where the heads are wrong at the start,
     and so distorts the features that carry across languages and sources; starting from a fitted probe it
     moves them less. The probe alone (``frozen_layers == encoder_layers``) keeps them exactly."""
-    taxonomy = get_taxonomy()
     split = train_data.split
     x_train = embeddings(model, train_data.ids, config.batch_size, "probe: embed training rows")
     x_val = embeddings(model, validation.ids, config.batch_size, "probe: embed validation rows")
@@ -184,8 +197,7 @@ def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prep
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(head_params, lr=config.probe_lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
-    best_score, best_state, history = -1.0, {n: p.detach().clone() for n, p in model.named_parameters()
-                                             if not n.startswith("encoder.")}, []
+    best_score, best_state, history = -1.0, _head_state(model), list[ProbeEpoch]()
     for epoch in range(config.probe_epochs):
         model.train()
         order = torch.randperm(len(split), generator=generator)
@@ -200,13 +212,12 @@ def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prep
         model.eval()
         with torch.no_grad():
             tier_v, area_v = (t.numpy() for t in model.heads(x_val))
-        report = evaluate(validation.split, tier_v, area_v, (1.0, 1.0), {a: 0.5 for a in taxonomy.area_names}, 0.5)
+        report = untuned_report(validation.split, tier_v, area_v)
         score = _validation_score(report)
-        history.append({"probe_epoch": epoch + 1, "probe_val_tier_macro_f1": report["tier_macro_f1"],
-                        "probe_val_area_macro_f1": report["area_macro_f1"], "probe_val_score": score})
+        history.append(ProbeEpoch(probe_epoch=epoch + 1, probe_val_tier_macro_f1=report["tier_macro_f1"],
+                                  probe_val_area_macro_f1=report["area_macro_f1"], probe_val_score=score))
         if score > best_score:
-            best_score = score
-            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if not n.startswith("encoder.")}
+            best_score, best_state = score, _head_state(model)
     model.load_state_dict(best_state, strict=False)
     if basis is not None:  # W (I - B B^T) x == W x' on the projected x': the heads ignore those directions
         with torch.no_grad():
@@ -216,7 +227,7 @@ def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prep
     return history
 
 
-def ood_figures(model: TriageClassifier, ood: Split | None, tokenizer_path: Path, config: TrainConfig,
+def ood_figures(model: TriageClassifier, ood: SplitArrays | None, tokenizer_path: Path, config: TrainConfig,
                 ) -> OODReport | None:
     """The run's figures on the held-out sources (``evaluation.ood``) from its own logits: rankings only
     (AUROC), since thresholds and calibration come at export. None when the corpus holds no source out."""
@@ -236,170 +247,312 @@ def ood_figures(model: TriageClassifier, ood: Split | None, tokenizer_path: Path
 @dataclass
 class TrainResult:
     run_dir: Path
-    summary: dict[str, Any]
+    summary: TrainingSummary
     mlflow_run_id: str | None
 
 
-def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool = True,
-          settings: Settings | None = None) -> TrainResult:
-    started = time.perf_counter()
-    torch.set_num_threads(config.threads or os.cpu_count() or 1)
-    seed_everything(config.seed)
-    taxonomy = get_taxonomy()
-    manifest = load_manifest(config.corpus_dir)
-    run_dir = config.output_dir / run_name
-    run_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class RunData:
+    """What a run trains and validates on, and where it came from."""
 
+    corpus_fingerprint: str
+    encoder_dir: Path
+    #: The encoder's ``provenance.json``.
+    provenance: dict[str, Any]
+    #: Every split of the corpus (export samples the held-out ones with ``held_out_sample`` too).
+    splits: dict[str, SplitArrays]
+    train: Prepared
+    validation: Prepared
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.encoder_dir / "tokenizer.json"
+
+    def rows(self) -> dict[str, int]:
+        return {"train": len(self.train.split), "validation": len(self.validation.split)}
+
+
+def load_data(config: TrainConfig, corpus_fingerprint: str) -> RunData:
+    """The prepared encoder, the corpus' splits, and the training and validation samples, tokenized."""
     encoder_dir = prepare_encoder(config.encoder_cache_dir)
     provenance = json.loads((encoder_dir / "provenance.json").read_text())
     splits = load_splits(config.corpus_dir, config.none_implies_negatives)
     for name in ("train", "validation", "calibration", "test"):  # all four are needed, export uses the rest
         if name not in splits:
             raise ValueError(f"{config.corpus_dir}: the corpus has no {name} split")
-    data = {
-        "train": balanced_sample(splits["train"], config.max_train_rows, config.seed, config.sample_power,
-                                 by_source=config.sample_cells == "source_language_tier"),
-        "validation": held_out_sample(splits, "validation", config),
-    }
+    train_split = balanced_sample(splits["train"], config.max_train_rows, config.seed, config.sample_power,
+                                  by_source=config.sample_cells == "source_language_tier")
+    validation = held_out_sample(splits, "validation", config)
     tokenizer_path = encoder_dir / "tokenizer.json"
-    prepared = {name: Prepared(split, encode(split.texts, tokenizer_path, config.max_length))
-                for name, split in data.items()}
-    log.info("rows: %s", {k: len(v.split) for k, v in prepared.items()})
+    data = RunData(corpus_fingerprint, encoder_dir, provenance, splits,
+                   train=Prepared(train_split, encode(train_split.texts, tokenizer_path, config.max_length)),
+                   validation=Prepared(validation, encode(validation.texts, tokenizer_path, config.max_length)))
+    log.info("rows: %s", data.rows())
+    return data
 
+
+def build_model(config: TrainConfig, encoder_dir: Path) -> TriageClassifier:
+    """The classifier on the pretrained encoder's lowest ``encoder_layers``, frozen as the config says."""
+    taxonomy = get_taxonomy()
     model = TriageClassifier(load_encoder(encoder_dir, config.encoder_layers), len(taxonomy.tier_names),
                              len(taxonomy.area_names), config.dropout)
     model.freeze(config.freeze_embeddings, config.frozen_layers)
-    train_split = prepared["train"].split
-    tier_weights = class_weights(train_split.tier, len(taxonomy.tier_names))
-    pos_weight = area_pos_weights(train_split.areas, train_split.known)
-    head_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
-    encoder_params = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("encoder.")]
-    groups = [{"params": encoder_params, "lr": config.encoder_lr}, {"params": head_params, "lr": config.head_lr}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    warmup = max(1, int(config.warmup_ratio * total_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
-    eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
+    return model
+
+
+@dataclass
+class Objective:
+    """The loss' weights, from the training sample: per tier, and per area for its positives."""
+
+    tier_weights: torch.Tensor
+    pos_weight: torch.Tensor
+    area_loss_weight: float
+
+    @classmethod
+    def for_sample(cls, train_data: Prepared, config: TrainConfig) -> Objective:
+        split = train_data.split
+        return cls(class_weights(split.tier, len(get_taxonomy().tier_names)),
+                   area_pos_weights(split.areas, split.known), config.area_loss_weight)
+
+    def loss(self, split: SplitArrays, index: npt.NDArray[np.int64], tier_logits: torch.Tensor,
+             area_logits: torch.Tensor) -> torch.Tensor:
+        """``loss_fn`` on the rows ``index`` of ``split``, whose logits are given."""
+        return loss_fn(tier_logits, area_logits, torch.from_numpy(split.tier[index]),
+                       torch.from_numpy(split.areas[index]), torch.from_numpy(split.known[index]),
+                       torch.from_numpy(split.weight[index]), self.tier_weights, self.pos_weight,
+                       self.area_loss_weight)
+
+
+@dataclass
+class Schedule:
+    """AdamW over the trainable parameters (encoder and heads at their own rates), linear warm-up and decay."""
+
+    optimizer: torch.optim.AdamW
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    steps_per_epoch: int
+    total_steps: int
+    #: Validate (and checkpoint) every this many steps.
+    eval_every: int
+
+    @classmethod
+    def build(cls, model: TriageClassifier, config: TrainConfig, train_rows: int) -> Schedule:
+        head_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
+        encoder_params = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("encoder.")]
+        groups = [{"params": encoder_params, "lr": config.encoder_lr}, {"params": head_params, "lr": config.head_lr}]
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
+        steps_per_epoch = math.ceil(train_rows / config.batch_size)
+        total_steps = steps_per_epoch * config.epochs
+        warmup = max(1, int(config.warmup_ratio * total_steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
+        return cls(optimizer, scheduler, steps_per_epoch, total_steps,
+                   eval_every=max(1, steps_per_epoch // config.evals_per_epoch))
+
+
+@dataclass
+class LoopState:
+    """Where the fine-tuning loop stands: with the model, optimizer and scheduler, what a checkpoint holds
+    (the evaluation history of a resumed run starts again)."""
+
+    step: int
+    best_score: float
+    best_state: dict[str, torch.Tensor]
+    bad_evals: int
+    history: list[Evaluation]
+
+    @classmethod
+    def start(cls, model: TriageClassifier) -> LoopState:
+        return cls(step=0, best_score=-1.0, best_state=_trainable_state(model), bad_evals=0, history=[])
+
+    @classmethod
+    def resume(cls, checkpoint_path: Path, model: TriageClassifier, schedule: Schedule) -> LoopState:
+        """The state saved in ``checkpoint_path``, loaded into ``model`` and ``schedule`` too."""
+        checkpoint = torch.load(checkpoint_path, weights_only=True)
+        model.load_state_dict(checkpoint["model"], strict=False)
+        schedule.optimizer.load_state_dict(checkpoint["optimizer"])
+        schedule.scheduler.load_state_dict(checkpoint["scheduler"])
+        log.info("resumed from %s at step %d", checkpoint_path, checkpoint["step"])
+        return cls(step=checkpoint["step"], best_score=checkpoint["best_score"], best_state=checkpoint["best"],
+                   bad_evals=checkpoint["bad_evals"], history=[])
+
+
+@dataclass
+class FineTuning:
+    """The second stage of LP-FT: the trainable layers and the heads, over ``epochs`` of the training sample,
+    validated ``evals_per_epoch`` times an epoch (a checkpoint each time), the best validation score kept;
+    stopped early after ``patience`` evaluations without a better score, or past the deadline."""
+
+    model: TriageClassifier
+    config: TrainConfig
+    data: RunData
+    objective: Objective
+    schedule: Schedule
+    state: LoopState
+    checkpoint_path: Path
+    deadline: float | None
+    track: bool
+
+    def run(self) -> StopReason:
+        """Train from ``state`` on; why the loop ended."""
+        for epoch in range(self.state.step // self.schedule.steps_per_epoch, self.config.epochs):
+            stop_reason = self.epoch(epoch)
+            if stop_reason != "completed":
+                return stop_reason
+        return "completed"
+
+    def epoch(self, epoch: int) -> StopReason:
+        """One epoch (the rest of it, when resuming in its middle); "completed" unless it stopped the loop."""
+        config, state = self.config, self.state
+        self.model.train()
+        skip = state.step - epoch * self.schedule.steps_per_epoch
+        epoch_batches = list(batches(self.data.train.ids, config.batch_size, PAD_ID,
+                                     shuffle_seed=config.seed + epoch))[skip:]
+        bar = progress(epoch_batches, desc=f"epoch {epoch + 1}/{config.epochs}", initial=skip,
+                       total=self.schedule.steps_per_epoch)
+        running = 0.0
+        for index, input_ids, mask in bar:
+            value = self.train_step(index, input_ids, mask)
+            state.step += 1
+            running = 0.9 * running + 0.1 * value if state.step > 1 else value
+            bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+            out_of_time = self.deadline is not None and time.perf_counter() > self.deadline
+            if state.step % self.schedule.eval_every == 0 or state.step == self.schedule.total_steps or out_of_time:
+                self.validate(running)
+                if state.bad_evals >= config.patience and state.step < self.schedule.total_steps:
+                    return "early_stopping"
+                if out_of_time:
+                    return "time_budget"
+        return "completed"
+
+    def train_step(self, index: npt.NDArray[np.int64], input_ids: npt.NDArray[np.int64],
+                   mask: npt.NDArray[np.int64]) -> float:
+        """One optimizer step on one batch; its loss."""
+        optimizer = self.schedule.optimizer
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
+            tier_logits, area_logits = self.model(torch.from_numpy(input_ids), torch.from_numpy(mask))
+        loss = self.objective.loss(self.data.train.split, index, tier_logits, area_logits)
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
+        optimizer.step()
+        self.schedule.scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.item())
+
+    def validate(self, running: float) -> None:
+        """Score validation, record it (in MLflow too), keep the best weights, count a miss, checkpoint."""
+        state = self.state
+        report = validation_report(self.model, self.data.validation, self.config)
+        score = _validation_score(report)
+        state.history.append(Evaluation(
+            step=state.step, epoch=state.step / self.schedule.steps_per_epoch, loss=running,
+            val_tier_macro_f1=report["tier_macro_f1"], val_area_macro_f1=report["area_macro_f1"], val_score=score))
+        if self.track:
+            mlflow.log_metrics(state.history[-1].model_dump(exclude={"step"}), step=state.step)
+        if score > state.best_score:
+            state.best_score, state.best_state, state.bad_evals = score, _trainable_state(self.model), 0
+        else:
+            state.bad_evals += 1
+        self.save_checkpoint()
+        self.model.train()
+        log.info("step %d: val tier F1 %.3f area F1 %.3f", state.step, report["tier_macro_f1"],
+                 report["area_macro_f1"])
+
+    def save_checkpoint(self) -> None:
+        state = self.state
+        torch.save({"model": _trainable_state(self.model), "optimizer": self.schedule.optimizer.state_dict(),
+                    "scheduler": self.schedule.scheduler.state_dict(), "step": state.step,
+                    "best_score": state.best_score, "bad_evals": state.bad_evals, "best": state.best_state},
+                   self.checkpoint_path)
+
+
+def start_tracking(config: TrainConfig, run_name: str, data: RunData, probe_history: list[ProbeEpoch],
+                   settings: Settings | None) -> str:
+    """An MLflow run for this training run, with its config, provenance and probe epochs; its id."""
+    taxonomy = get_taxonomy()
+    experiment = registry.configure(settings or get_settings())
+    active = mlflow.start_run(experiment_id=experiment, run_name=run_name)
+    mlflow.log_params({**config.model_dump(mode="json"), "train_rows": len(data.train.split),
+                       "encoder": data.provenance["encoder"],
+                       "encoder_sha256": data.provenance["sources"]["weights"]["sha256"]})
+    mlflow.set_tags({"corpus_fingerprint": data.corpus_fingerprint, "taxonomy_version": taxonomy.version,
+                     "profile": config.profile, "stage": "train"})
+    for record in probe_history:
+        mlflow.log_metrics(record.model_dump(exclude={"probe_epoch"}), step=record.probe_epoch)
+    return str(active.info.run_id)
+
+
+def save_weights(model: TriageClassifier, best_state: dict[str, torch.Tensor], run_dir: Path) -> None:
+    """The best weights into ``model`` and, whole model, into the run folder."""
+    model.load_state_dict(best_state, strict=False)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(run_dir / WEIGHTS))
+
+
+def make_summary(config: TrainConfig, run_name: str, data: RunData, state: LoopState, *, run_id: str | None,
+                 probe: list[ProbeEpoch], stop_reason: StopReason, validation: dict[str, Any],
+                 ood: OODReport | None, train_seconds: float, total_seconds: float) -> TrainingSummary:
+    """The run's ``training.json``."""
+    taxonomy = get_taxonomy()
+    return TrainingSummary(
+        run_name=run_name, mlflow_run_id=run_id, profile=config.profile,
+        config=config.model_dump(mode="json"), taxonomy_version=taxonomy.version,
+        tier_labels=taxonomy.tier_names, area_labels=taxonomy.area_names,
+        text_prefix=TEXT_PREFIX, max_length=config.max_length, pad_id=PAD_ID,
+        corpus_fingerprint=data.corpus_fingerprint, encoder=data.provenance, encoder_dir=data.encoder_dir,
+        rows=data.rows(), validation=validation, ood=ood.model_dump() if ood is not None else None,
+        history=state.history, probe=probe, stop_reason=stop_reason, steps=state.step,
+        train_seconds=round(train_seconds, 1), total_seconds=round(total_seconds, 1),
+    )
+
+
+def log_results(summary: TrainingSummary, ood: OODReport | None) -> None:
+    """The run's final figures and its summary, to its MLflow run."""
+    mlflow.log_metrics(registry.flatten({"train_validation": summary.validation,
+                                         "train_seconds": summary.train_seconds}))
+    if ood is not None:
+        mlflow.log_metrics(ood.flat())
+        log.info("held-out sources (torch, untuned thresholds):\n%s", format_table(ood))
+    mlflow.log_dict(summary.to_dict(), SUMMARY)
+
+
+def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool = True,
+          settings: Settings | None = None) -> TrainResult:
+    """Probe, fine-tune and validate a classifier; its run folder (weights, checkpoint, ``training.json``)."""
+    started = time.perf_counter()
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    seed_everything(config.seed)
+    manifest = load_manifest(config.corpus_dir)
+    run_dir = config.output_dir / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = load_data(config, manifest["fingerprint"])
+    model = build_model(config, data.encoder_dir)
+    objective = Objective.for_sample(data.train, config)
+    schedule = Schedule.build(model, config, len(data.train.split))
 
     checkpoint_path = run_dir / CHECKPOINT
     resuming = resume and checkpoint_path.is_file()
-    probe_history: list[dict[str, float]] = []
+    probe_history: list[ProbeEpoch] = []
     if config.probe_epochs and not resuming:  # a checkpoint holds the probed heads already
-        probe_history = linear_probe(model, prepared["train"], prepared["validation"], config, tier_weights,
-                                     pos_weight)
-    fine_tune = config.frozen_layers < config.encoder_layers
-    step, best_score, best_state, bad_evals, history = 0, -1.0, _trainable_state(model), 0, []
-    if resuming:
-        checkpoint = torch.load(checkpoint_path, weights_only=True)
-        model.load_state_dict(checkpoint["model"], strict=False)
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        step, best_score, bad_evals = checkpoint["step"], checkpoint["best_score"], checkpoint["bad_evals"]
-        best_state = checkpoint["best"]
-        log.info("resumed from %s at step %d", checkpoint_path, step)
-
-    run_id = None
-    if track:
-        experiment = tracking.configure(settings or get_settings())
-        active = mlflow.start_run(experiment_id=experiment, run_name=run_name)
-        run_id = active.info.run_id
-        mlflow.log_params({**config.model_dump(mode="json"), "train_rows": len(train_split),
-                           "encoder": provenance["encoder"],
-                           "encoder_sha256": provenance["sources"]["weights"]["sha256"]})
-        mlflow.set_tags({"corpus_fingerprint": manifest["fingerprint"], "taxonomy_version": taxonomy.version,
-                         "profile": config.profile, "stage": "train"})
-        for record in probe_history:
-            mlflow.log_metrics({k: v for k, v in record.items() if k != "probe_epoch"}, step=int(record["probe_epoch"]))
-
-    stop_reason = "completed" if fine_tune else "probe_only"
+        probe_history = linear_probe(model, data.train, data.validation, config, objective.tier_weights,
+                                     objective.pos_weight)
+    state = LoopState.resume(checkpoint_path, model, schedule) if resuming else LoopState.start(model)
+    run_id = start_tracking(config, run_name, data, probe_history, settings) if track else None
     deadline = started + config.max_minutes * 60 if config.max_minutes else None
-    validation = prepared["validation"]
     try:
-        for epoch in range(step // steps_per_epoch, config.epochs if fine_tune else 0):
-            model.train()
-            skip = step - epoch * steps_per_epoch
-            epoch_batches = list(batches(prepared["train"].ids, config.batch_size, PAD_ID,
-                                         shuffle_seed=config.seed + epoch))[skip:]
-            bar = progress(epoch_batches, desc=f"epoch {epoch + 1}/{config.epochs}", initial=skip,
-                            total=steps_per_epoch)
-            running = 0.0
-            for index, input_ids, mask in bar:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                    tier_logits, area_logits = model(torch.from_numpy(input_ids), torch.from_numpy(mask))
-                loss = loss_fn(tier_logits, area_logits, torch.from_numpy(train_split.tier[index]),
-                               torch.from_numpy(train_split.areas[index]), torch.from_numpy(train_split.known[index]),
-                               torch.from_numpy(train_split.weight[index]), tier_weights, pos_weight,
-                               config.area_loss_weight)
-                loss.backward()  # type: ignore[no-untyped-call]
-                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                value = loss.item()
-                running = 0.9 * running + 0.1 * value if step > 1 else value
-                bar.set_postfix(loss=f"{running:.3f}", refresh=False)
-                out_of_time = deadline is not None and time.perf_counter() > deadline
-                if step % eval_every == 0 or step == total_steps or out_of_time:
-                    tier_logits_v, area_logits_v = predict_logits(model, validation.ids, config.batch_size,
-                                                                  config.bf16, "validate")
-                    report = evaluate(validation.split, tier_logits_v, area_logits_v, (1.0, 1.0),
-                                      {a: 0.5 for a in taxonomy.area_names}, 0.5)
-                    score = _validation_score(report)
-                    history.append({"step": step, "epoch": step / steps_per_epoch, "loss": running,
-                                    "val_tier_macro_f1": report["tier_macro_f1"],
-                                    "val_area_macro_f1": report["area_macro_f1"], "val_score": score})
-                    if track:
-                        mlflow.log_metrics({k: v for k, v in history[-1].items() if k != "step"}, step=step)
-                    if score > best_score:
-                        best_score, best_state, bad_evals = score, _trainable_state(model), 0
-                    else:
-                        bad_evals += 1
-                    torch.save({"model": _trainable_state(model), "optimizer": optimizer.state_dict(),
-                                "scheduler": scheduler.state_dict(), "step": step, "best_score": best_score,
-                                "bad_evals": bad_evals, "best": best_state}, checkpoint_path)
-                    model.train()
-                    log.info("step %d: val tier F1 %.3f area F1 %.3f", step, report["tier_macro_f1"],
-                             report["area_macro_f1"])
-                    if bad_evals >= config.patience and step < total_steps:
-                        stop_reason = "early_stopping"
-                        break
-                    if out_of_time:
-                        stop_reason = "time_budget"
-                        break
-            if stop_reason != "completed":
-                break
+        stop_reason: StopReason = "probe_only"
+        if config.frozen_layers < config.encoder_layers:
+            stop_reason = FineTuning(model, config, data, objective, schedule, state, checkpoint_path, deadline,
+                                     track).run()
         train_seconds = time.perf_counter() - started
-        model.load_state_dict(best_state, strict=False)
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(run_dir / WEIGHTS))
-
-        tier_logits_v, area_logits_v = predict_logits(model, validation.ids, config.batch_size, config.bf16,
-                                                      "validate")
-        validation_report = evaluate(validation.split, tier_logits_v, area_logits_v, (1.0, 1.0),
-                                     {a: 0.5 for a in taxonomy.area_names}, 0.5)
-        ood = ood_figures(model, splits.get("ood"), tokenizer_path, config)
-        summary = {
-            "run_name": run_name, "mlflow_run_id": run_id, "profile": config.profile,
-            "config": config.model_dump(mode="json"), "taxonomy_version": taxonomy.version,
-            "tier_labels": taxonomy.tier_names, "area_labels": taxonomy.area_names,
-            "text_prefix": TEXT_PREFIX, "max_length": config.max_length, "pad_id": PAD_ID,
-            "corpus_fingerprint": manifest["fingerprint"], "encoder": provenance, "encoder_dir": str(encoder_dir),
-            "rows": {k: len(v.split) for k, v in prepared.items()},
-            "validation": validation_report, "ood": ood.model_dump() if ood else None, "history": history,
-            "probe": probe_history,
-            "stop_reason": stop_reason, "steps": step,
-            "train_seconds": round(train_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
-        }
-        (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        save_weights(model, state.best_state, run_dir)
+        validation = validation_report(model, data.validation, config)
+        ood = ood_figures(model, data.splits.get("ood"), data.tokenizer_path, config)
+        summary = make_summary(config, run_name, data, state, run_id=run_id, probe=probe_history,
+                               stop_reason=stop_reason, validation=validation, ood=ood,
+                               train_seconds=train_seconds, total_seconds=time.perf_counter() - started)
+        summary.save(run_dir)
         if track:
-            mlflow.log_metrics(tracking.flatten({"train_validation": validation_report,
-                                                 "train_seconds": summary["train_seconds"]}))
-            if ood is not None:
-                mlflow.log_metrics(ood.flat())
-                log.info("held-out sources (torch, untuned thresholds):\n%s", format_table(ood))
-            mlflow.log_dict(summary, "training.json")
+            log_results(summary, ood)
     finally:
         if track:
             mlflow.end_run()

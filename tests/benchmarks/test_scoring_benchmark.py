@@ -15,6 +15,7 @@ import pytest
 from benchmarks.common import FALLBACK_TEXTS
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # the benchmark as a process, with a real server: about a minute
 
 
 def write_run_dir(model: Any, folder: Path) -> Path:
@@ -22,15 +23,20 @@ def write_run_dir(model: Any, folder: Path) -> Path:
     from safetensors.torch import save_file
 
     from model.taxonomy import get_taxonomy
+    from training.summary import TrainingSummary
 
     taxonomy = get_taxonomy()
     encoder_dir = folder / "encoder"
     encoder_dir.mkdir(parents=True)
     model.encoder.config.to_json_file(str(encoder_dir / "config.json"))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
-    (folder / "training.json").write_text(json.dumps({
-        "encoder_dir": str(encoder_dir), "tier_labels": taxonomy.tier_names, "area_labels": taxonomy.area_names,
-        "config": {"encoder_layers": model.encoder.config.num_hidden_layers}}))
+    TrainingSummary(
+        run_name="tiny", mlflow_run_id=None, profile="quick",
+        config={"encoder_layers": model.encoder.config.num_hidden_layers}, taxonomy_version=taxonomy.version,
+        tier_labels=taxonomy.tier_names, area_labels=taxonomy.area_names, text_prefix="", max_length=64, pad_id=1,
+        corpus_fingerprint="sha256:tiny", encoder={}, encoder_dir=encoder_dir, rows={"train": 0}, validation={},
+        history=[], stop_reason="completed", steps=0, train_seconds=0.0, total_seconds=0.0,
+    ).save(folder)
     return folder
 
 

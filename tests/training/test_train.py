@@ -8,9 +8,10 @@ from pydantic import ValidationError
 from model.settings import Settings
 from training.config import TrainConfig
 from training.data.build import BuildResult
+from training.summary import TrainingSummary
 from training.train import CHECKPOINT, SUMMARY, WEIGHTS, train
 
-pytestmark = pytest.mark.datasets
+pytestmark = [pytest.mark.slow, pytest.mark.datasets]  # short training runs: 25-60 s each
 
 
 def tiny_config(corpus: BuildResult, tmp_path: Path, **overrides: object) -> TrainConfig:
@@ -26,19 +27,20 @@ def test_a_short_run_writes_weights_checkpoint_and_summary(real_corpus: BuildRes
     for name in (CHECKPOINT, WEIGHTS, SUMMARY):
         assert (result.run_dir / name).is_file()
     summary = result.summary
-    assert summary["steps"] == 3 and summary["stop_reason"] == "completed"
-    assert summary["tier_labels"] == ["low", "medium", "high"]
-    assert summary["corpus_fingerprint"] == real_corpus.manifest["fingerprint"]
-    assert 0.0 <= summary["validation"]["tier_macro_f1"] <= 1.0
-    assert len(summary["history"]) == 1
+    assert summary.steps == 3 and summary.stop_reason == "completed"
+    assert summary.tier_labels == ["low", "medium", "high"]
+    assert summary.corpus_fingerprint == real_corpus.manifest["fingerprint"]
+    assert 0.0 <= summary.validation["tier_macro_f1"] <= 1.0
+    assert len(summary.history) == 1
+    assert TrainingSummary.load(result.run_dir) == summary
 
 
 def test_resume_continues_from_the_checkpoint(real_corpus: BuildResult, tmp_path: Path) -> None:
     first = train(tiny_config(real_corpus, tmp_path), "resumable", track=False)
     resumed = train(tiny_config(real_corpus, tmp_path, epochs=2), "resumable", resume=True, track=False)
-    assert first.summary["steps"] == 3
-    assert resumed.summary["steps"] == 6  # the second epoch only
-    assert [h["step"] for h in resumed.summary["history"]] == [6]
+    assert first.summary.steps == 3
+    assert resumed.summary.steps == 6  # the second epoch only
+    assert [h.step for h in resumed.summary.history] == [6]
 
 
 def test_a_tracked_run_logs_to_mlflow(real_corpus: BuildResult, tmp_path: Path) -> None:
@@ -61,8 +63,8 @@ def test_a_probe_only_run_trains_the_heads_and_leaves_the_encoder_as_pretrained(
 
     config = tiny_config(real_corpus, tmp_path, frozen_layers=8, probe_epochs=3)
     result = train(config, "probe", track=False)
-    assert result.summary["stop_reason"] == "probe_only" and result.summary["steps"] == 0
-    assert [h["probe_epoch"] for h in result.summary["probe"]] == [1, 2, 3]
+    assert result.summary.stop_reason == "probe_only" and result.summary.steps == 0
+    assert [h.probe_epoch for h in result.summary.probe] == [1, 2, 3]
     weights = load_file(str(result.run_dir / WEIGHTS))
     pretrained = load_encoder(prepare_encoder(config.encoder_cache_dir), 8).state_dict()
     for name in ("encoder.encoder.layer.7.output.dense.weight", "encoder.embeddings.word_embeddings.weight"):
@@ -72,8 +74,8 @@ def test_a_probe_only_run_trains_the_heads_and_leaves_the_encoder_as_pretrained(
 
 def test_lp_ft_probes_first_then_fine_tunes(real_corpus: BuildResult, tmp_path: Path) -> None:
     result = train(tiny_config(real_corpus, tmp_path, probe_epochs=2), "lp-ft", track=False)
-    assert len(result.summary["probe"]) == 2
-    assert result.summary["steps"] == 3 and result.summary["stop_reason"] == "completed"
+    assert len(result.summary.probe) == 2
+    assert result.summary.steps == 3 and result.summary.stop_reason == "completed"
 
 
 def test_the_config_is_validated_before_any_work(real_corpus: BuildResult, tmp_path: Path) -> None:

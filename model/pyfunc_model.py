@@ -1,4 +1,4 @@
-"""MLflow "model from code" for the Triage classifier (logged by ``training.pyfunc.log_pyfunc``).
+"""MLflow "model from code" for the Triage classifier (registered by ``model.registry.register_artifact``).
 
 ``mlflow.pyfunc.load_model("models:/triage-classifier@challenger").predict(df)`` scores a DataFrame with
 a ``text`` column with the ONNX scorer (no torch). The artifact folder travels as the ``artifact``
