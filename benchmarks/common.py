@@ -30,11 +30,9 @@ def load_texts(corpus: Path, limit: int, seed: int) -> list[str]:
     if not corpus.is_file():
         print(f"# {corpus} not found: using {len(FALLBACK_TEXTS)} built-in texts", file=sys.stderr)
         return FALLBACK_TEXTS
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    from model.corpus import read_corpus
 
-    table = pq.read_table(corpus, columns=["text", "split"])
-    texts: list[str] = table.filter(pc.equal(table["split"], "test"))["text"].to_pylist()
+    texts = [row["text"] for row in read_corpus(corpus, split="test", columns=["text"])]
     random.Random(seed).shuffle(texts)
     return texts[:limit]
 

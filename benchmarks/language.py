@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from model.corpus import read_corpus
 from model.text import normalize_text
 from serving.language import Detection, LanguageDetector, detection_text
 
@@ -51,10 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
-    import pyarrow.parquet as pq
-
-    rows = [r for r in pq.read_table(args.corpus, columns=["text", "split", "language"]).to_pylist()
-            if r["split"] == "test"]
+    rows = read_corpus(args.corpus, split="test", columns=["text", "language"])
     random.Random(args.seed).shuffle(rows)
     rows = rows[: args.rows]
     texts = [normalize_text(r["text"]) for r in rows]

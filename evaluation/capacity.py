@@ -6,33 +6,30 @@ desc, then SLA deadline asc, then arrival asc), and each item takes a random han
 per queue, the waits, the queue lengths, the SLA misses and how busy the people were, so a lead can size a
 team or judge a threshold change by the backlog it creates.
 
-    python -m evaluation.capacity --artifact var/models/demo --sample 2000 --rate 300 \\
+    triage analyse capacity --artifact var/models/demo --sample 2000 --rate 300 \\
         --specialists human_escalation=2 --specialists specialist_review=3 \\
         --handling human_escalation=240 --handling specialist_review=120 --hours 8
 
 ``--rate`` is the intake (reports per hour reaching routing, auto-closed ones included), so two policies
 compared at the same rate differ in the work they send to people. Queues with no specialists given (the
-policy teams' queues, unless ``--specialists '*=N'`` pools everyone) are counted but not simulated.
+policy teams' queues, unless ``--specialists '*=N'`` pools everyone) are counted but not simulated. The
+command is ``evaluation.analyse.capacity_command``.
 """
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import math
-import random
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from model.schema import Report
-from model.settings import get_settings
-from serving.policy import PolicyError, RoutingPolicy, load_policy
+from serving.policy import RoutingPolicy
 from serving.routing import Route
 
 SHARED = "*"  # the key of one pool of specialists (or one handling time) for every queue not named
@@ -329,7 +326,7 @@ def arrivals_from_routes(routes: Sequence[Routed], rate_per_hour: float, seed: i
     return out
 
 
-# --- the command line -----------------------------------------------------------------------------
+# --- the report -----------------------------------------------------------------------------------
 
 def _minutes(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds / 60:.1f}"
@@ -361,62 +358,6 @@ def parse_pairs(values: Sequence[str], what: str, kind: type[int] | type[float])
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
-    settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m evaluation.capacity",
-                                     description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--artifact", type=Path, default=settings.models_dir / "demo")
-    parser.add_argument("--corpus", type=Path, default=settings.corpus_dir / "corpus.parquet")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--sample", type=int, default=2000)
-    parser.add_argument("--policy", type=Path, action="append",
-                        help="routing policy file; repeat to compare policies (default: the configured one)")
-    parser.add_argument("--rate", type=float, default=300.0, help="reports per hour reaching routing")
-    parser.add_argument("--specialists", action="append", default=[], metavar="QUEUE=N",
-                        help="people per queue (repeat); '*=N' is one pool for every queue not named")
-    parser.add_argument("--handling", action="append", default=[], metavar="QUEUE=SECONDS",
-                        help="mean handling time per queue (repeat); '*=S' is the default")
-    parser.add_argument("--sigma", type=float, default=0.5, help="lognormal sigma of handling times (0: fixed)")
-    parser.add_argument("--hours", type=float, default=8.0, help="length of the shift simulated")
-    parser.add_argument("--seed", type=int, default=0)
-    return parser
-
-
-def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, Staffing, list[RoutingPolicy]]:
-    """The arguments checked before any model is loaded: every error is a parser error naming the option."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.policy = args.policy or [get_settings().routing_policy]
-    try:
-        specialists = {q: int(n) for q, n in parse_pairs(args.specialists, "--specialists", int).items()}
-        handling = parse_pairs(args.handling, "--handling", float)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if not specialists:
-        parser.error("--specialists: give at least one QUEUE=N")
-    for what, value, ok in (("--sample", args.sample, args.sample > 0), ("--rate", args.rate, args.rate > 0),
-                            ("--hours", args.hours, args.hours > 0), ("--sigma", args.sigma, args.sigma >= 0)):
-        if not ok or not math.isfinite(value):
-            parser.error(f"{what} {value}: out of range")
-    for queue in specialists:
-        if queue not in handling and SHARED not in handling:
-            parser.error(f"--handling: no handling time for queue {queue!r}")
-    staffing = Staffing(specialists, handling, sigma=args.sigma, shift_seconds=args.hours * 3600)
-    try:
-        validate([], staffing)
-    except ValueError as exc:
-        parser.error(str(exc))
-    for path, what in ((args.corpus, "--corpus"), (args.artifact / "artifact.json", "--artifact"),
-                       *((p, "--policy") for p in args.policy)):
-        if not path.is_file():
-            parser.error(f"{what} {path}: not found")
-    try:
-        policies = [load_policy(p) for p in args.policy]
-    except PolicyError as exc:
-        parser.error(f"--policy {exc}")
-    return args, staffing, policies
-
-
 def routed_sample(texts: Sequence[str], artifact: Path, policies: Sequence[RoutingPolicy],
                   received_at: datetime) -> list[list[Route]]:
     """Score ``texts`` once and route them under each policy (``serving.pipeline``, as the service does)."""
@@ -429,31 +370,3 @@ def routed_sample(texts: Sequence[str], artifact: Path, policies: Sequence[Routi
     scores = scorer.score(texts)
     detections = detect_languages(reports, scorer.meta, LanguageDetector())
     return [route_scored(reports, scores, detections, scorer.meta, policy, received_at) for policy in policies]
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    args, staffing, policies = parse_args(argv)
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(args.corpus, columns=["text", "split"])
-    table = table.filter(pc.equal(table["split"], args.split))
-    rows = random.Random(args.seed).sample(range(table.num_rows), min(args.sample, table.num_rows))
-    texts = [table["text"][i].as_py() for i in rows]
-    now = datetime.now(UTC)
-    for path, policy, routes in zip(args.policy, policies, routed_sample(texts, args.artifact, policies, now),
-                                    strict=True):
-        arrivals = arrivals_from_routes(routes, args.rate, args.seed, received_at=now,
-                                        duration_seconds=staffing.shift_seconds)
-        staffed = [a for a in arrivals if staffing.pool(a.queue) is not None]
-        unstaffed = Counter(a.queue for a in arrivals if staffing.pool(a.queue) is None)
-        print(f"\npolicy {policy.version} ({path}): {len(texts)} {args.split} reports routed, "
-              f"{args.rate:g} reports/h for {args.hours:g} h: {len(arrivals)} reach a queue, {len(staffed)} staffed")
-        print(format_report(simulate(staffed, staffing, args.seed)))
-        if unstaffed:
-            print("not simulated (no specialists): "
-                  + ", ".join(f"{q} {n}" for q, n in sorted(unstaffed.items())))
-
-
-if __name__ == "__main__":
-    main()

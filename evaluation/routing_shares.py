@@ -3,26 +3,24 @@
 Prints the share of each action (automated vs sent to people), of each grey-area rule, and the actions by
 the true risk tier, so a policy change can be judged by the workload it creates before it is deployed.
 
-    python -m evaluation.routing_shares --artifact var/models/demo --sample 2000
+    triage analyse routing-shares --artifact var/models/demo --sample 2000
+
+The command is ``evaluation.analyse.routing_shares_command``.
 """
 
 from __future__ import annotations
 
-import argparse
-import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from model.artifact import ArtifactMeta
 from model.schema import Report
 from model.scorer import Score, Scorer
-from model.settings import get_settings
 from serving.language import LanguageDetector
 from serving.pipeline import decide
-from serving.policy import RoutingPolicy, load_policy
+from serving.policy import RoutingPolicy
 from serving.routing import Action, Route
 
 
@@ -58,49 +56,24 @@ def routing_shares(scorer: Scorer, policy: RoutingPolicy, texts: Sequence[str], 
     return shares_of(route_scores(scorer.meta, texts, scorer.score(texts), policy), true_tiers)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    settings = get_settings()
-    parser.add_argument("--artifact", type=Path, default=settings.models_dir / "demo")
-    parser.add_argument("--corpus", type=Path, default=settings.corpus_dir / "corpus.parquet")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--sample", type=int, default=2000)
-    parser.add_argument("--policy", type=Path, default=settings.routing_policy)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    for path, what in ((args.corpus, "--corpus"), (args.artifact / "artifact.json", "--artifact")):
-        if not path.is_file():
-            parser.error(f"{what} {path}: not found")
-
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(args.corpus, columns=["text", "split", "risk_tier"])
-    table = table.filter(pc.equal(table["split"], args.split))
-    rows = random.Random(args.seed).sample(range(table.num_rows), min(args.sample, table.num_rows))
-    texts = [table["text"][i].as_py() for i in rows]
-    tiers = [table["risk_tier"][i].as_py() for i in rows]
-    policy = load_policy(args.policy)
-    shares = routing_shares(Scorer(args.artifact), policy, texts, tiers)
+def format_shares(shares: Shares) -> str:
+    """The shares as plain text: automated vs to people, each action, each grey-area rule (a report may fire
+    several), and the actions by true tier."""
 
     def pct(n: int, of: int) -> str:
-        return f"{n / of:6.1%}"
+        return f"{n / of:6.1%}" if of else f"{'-':>6}"
 
-    print(f"{shares.total} {args.split} reports (seed {args.seed}), model {args.artifact}, policy {policy.version}")
     people = sum(shares.actions[a] for a in PEOPLE)
-    print(f"automated {pct(shares.total - people, shares.total)}   to people {pct(people, shares.total)}")
+    lines = [f"automated {pct(shares.total - people, shares.total)}   to people {pct(people, shares.total)}"]
     for action, n in shares.actions.most_common():
-        print(f"  {action:<12} {pct(n, shares.total)}")
-    print("grey-area rules (a report may fire several)")
+        lines.append(f"  {action:<12} {pct(n, shares.total)}")
+    lines.append("grey-area rules (a report may fire several)")
     for rule, n in shares.grey_rules.most_common():
-        print(f"  {rule:<28} {pct(n, shares.total)}")
-    print("actions by true tier")
+        lines.append(f"  {rule:<28} {pct(n, shares.total)}")
+    lines.append("actions by true tier")
     for tier in ("high", "medium", "low"):
         counts = shares.by_true_tier.get(tier, Counter())
         n = sum(counts.values())
         if n:
-            print(f"  {tier:<7} n={n:<5} " + "  ".join(f"{a} {pct(c, n)}" for a, c in sorted(counts.items())))
-
-
-if __name__ == "__main__":
-    main()
+            lines.append(f"  {tier:<7} n={n:<5} " + "  ".join(f"{a} {pct(c, n)}" for a, c in sorted(counts.items())))
+    return "\n".join(lines)

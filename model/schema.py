@@ -217,3 +217,43 @@ class ReviewDecision(_Strict):
         if (self.action is ReviewAction.NO_VIOLATION) != is_none:
             raise ValueError("action no_violation goes with policy area 'none', and only with it")
         return self
+
+
+class ExportedDecision(BaseModel):
+    """One line of a decisions export (``triage decisions export``, ``serving.decisions``): a row of the
+    generic labelled-report format (``training.data.generic``) whose provenance fields the corpus keeps as
+    metadata. Written by serving; read by ``triage data build --decisions`` and ``triage evaluate
+    --decisions``. Field order is the file's key order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    language: str
+    policy_areas: list[str]
+    risk_tier: str
+    id: str
+    #: The ``report_id``: the reviews of one report stay in one split.
+    group_id: str
+    #: 1.0, or 0.5 for each review of a report whose reviews disagree.
+    label_confidence: float
+    source: str
+    report_id: str
+    #: The reviewer's API key id.
+    reviewer: str
+    #: ISO 8601, UTC.
+    decided_at: str
+    queue: str
+    #: ``primary``, ``qa`` or ``second_review``.
+    item_kind: str
+    action: str
+    #: ``name:version`` of the model that scored the report.
+    model_version: str | None
+    model_tier: str | None
+    model_areas: list[str]
+    model_agreed_tier: bool
+    #: Areas compared as sets, ``none`` ignored.
+    model_agreed_areas: bool
+
+
+#: What a row of the generic format (a decisions export among them) must have to be scored and measured.
+LABELLED_RECORD_FIELDS = ("text", "language", "policy_areas", "risk_tier")

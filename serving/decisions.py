@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from model.schema import ExportedDecision
 from serving.db.models import QueueItemRow, ReportRow, ReviewDecisionRow, RouteRow, ScoreRow
 from serving.routing import base_language
 
@@ -78,30 +79,30 @@ def _areas_without_none(areas: list[Any]) -> set[str]:
 
 
 def _record(decision: ReviewDecisionRow, item: QueueItemRow, report: ReportRow, score: ScoreRow | None,
-            language: str, confidence: float) -> dict[str, Any]:
-    model_areas = list(score.areas) if score else []
-    return {
-        "text": report.text,
-        "language": language,
-        "policy_areas": list(decision.policy_areas),
-        "risk_tier": decision.risk_tier,
-        "id": f"decision-{decision.id}",
-        "group_id": report.report_id,
-        "label_confidence": confidence,
-        "source": SOURCE,
-        "report_id": report.report_id,
-        "reviewer": decision.reviewer,
-        "decided_at": decision.decided_at.isoformat(),
-        "queue": item.queue,
-        "item_kind": item.kind,
-        "action": decision.action,
-        "model_version": decision.model_version,
-        "model_tier": score.model_tier if score else None,
-        "model_areas": model_areas,
-        "model_agreed_tier": score is not None and decision.risk_tier == score.model_tier,
-        "model_agreed_areas": score is not None
+            language: str, confidence: float) -> ExportedDecision:
+    model_areas = [str(a) for a in score.areas] if score else []
+    return ExportedDecision(
+        text=report.text,
+        language=language,
+        policy_areas=[str(a) for a in decision.policy_areas],
+        risk_tier=decision.risk_tier,
+        id=f"decision-{decision.id}",
+        group_id=report.report_id,
+        label_confidence=confidence,
+        source=SOURCE,
+        report_id=report.report_id,
+        reviewer=decision.reviewer,
+        decided_at=decision.decided_at.isoformat(),
+        queue=item.queue,
+        item_kind=item.kind,
+        action=decision.action,
+        model_version=decision.model_version,
+        model_tier=score.model_tier if score else None,
+        model_areas=model_areas,
+        model_agreed_tier=score is not None and decision.risk_tier == score.model_tier,
+        model_agreed_areas=score is not None
         and _areas_without_none(decision.policy_areas) == _areas_without_none(model_areas),
-    }
+    )
 
 
 def export_decisions(sessions: sessionmaker[Session], out: Path, since: datetime | None = None) -> ExportSummary:
@@ -152,7 +153,7 @@ def export_decisions(sessions: sessionmaker[Session], out: Path, since: datetime
                 disagrees = decision.report_pk in disagreeing
                 confidence = DISAGREEMENT_CONFIDENCE if disagrees else 1.0
                 record = _record(decision, item, report, score, language, confidence)
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                handle.write(json.dumps(record.model_dump(), ensure_ascii=False) + "\n")
                 written += 1
                 if disagrees:
                     disagreeing_written.add(decision.report_pk)

@@ -155,7 +155,7 @@ def make_tiny_artifact(folder: Path, seed: int = 0) -> tuple[Path, Any]:
 
     from model.artifact import ArtifactMeta, Temperatures, Thresholds
     from model.taxonomy import get_taxonomy
-    from training.encoder import TEXT_PREFIX, TOKENIZER_FILE, TOKENIZER_PACKAGE, package_file
+    from training.encoder import PAD_ID, TEXT_PREFIX, TOKENIZER_FILE, TOKENIZER_PACKAGE, package_file
     from training.export import export_onnx, optimize_and_quantize
     from training.modeling import TriageClassifier, tiny_encoder
 
@@ -170,7 +170,7 @@ def make_tiny_artifact(folder: Path, seed: int = 0) -> tuple[Path, Any]:
     ArtifactMeta(
         name="triage-classifier", version="tiny", created_at=datetime.now(UTC), taxonomy_version=taxonomy.version,
         tier_labels=taxonomy.tier_names, area_labels=taxonomy.area_names, text_prefix=TEXT_PREFIX, max_length=64,
-        pad_id=1, temperatures=Temperatures(tier=1.0, areas=1.0),
+        pad_id=PAD_ID, temperatures=Temperatures(tier=1.0, areas=1.0),
         thresholds=Thresholds(areas={a: 0.5 for a in taxonomy.area_names}, high_risk=0.5),
         corpus_fingerprint="sha256:test", languages=["en"], encoder={"encoder": "tiny"}, training={},
     ).save(folder)

@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from model.artifact import DEFAULT_CONFORMAL_ALPHA
+from model.corpus import CORPUS_FILE, corpus_file
 
 Profile = Literal["quick", "standard", "full"]
 #: How the training sample is spread: over language x tier cells, or over source x language x tier cells
@@ -112,8 +113,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_paths(self) -> TrainConfig:
-        if not (self.corpus_dir / "corpus.parquet").is_file():
-            raise ValueError(f"{self.corpus_dir}: no corpus.parquet; run `triage data build` first")
+        if not corpus_file(self.corpus_dir).is_file():
+            raise ValueError(f"{self.corpus_dir}: no {CORPUS_FILE}; run `triage data build` first")
         return self
 
     @classmethod

@@ -6,18 +6,18 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from model.corpus import CorpusRow, corpus_file, read_corpus
 from model.scorer import encode_texts, pad_batch
 from model.taxonomy import get_taxonomy
 from training.encoder import TEXT_PREFIX
 
 
 @dataclass
-class Split:
+class SplitArrays:
     """One split of the corpus as arrays, rows in corpus order."""
 
     texts: list[str]
@@ -31,15 +31,15 @@ class Split:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def take(self, index: npt.NDArray[np.int64]) -> Split:
-        return Split(
+    def take(self, index: npt.NDArray[np.int64]) -> SplitArrays:
+        return SplitArrays(
             texts=[self.texts[i] for i in index], languages=[self.languages[i] for i in index],
             sources=[self.sources[i] for i in index], tier=self.tier[index], areas=self.areas[index],
             known=self.known[index], weight=self.weight[index],
         )
 
 
-def load_splits(corpus_dir: Path, none_implies_negatives: bool = True) -> dict[str, Split]:
+def load_splits(corpus_dir: Path, none_implies_negatives: bool = True) -> dict[str, SplitArrays]:
     """The corpus' splits as arrays.
 
     With ``none_implies_negatives``, a row whose source says no policy area applies (``none``) is a known
@@ -48,15 +48,13 @@ def load_splits(corpus_dir: Path, none_implies_negatives: bool = True) -> dict[s
     without this the thin areas (adult_sexual, child_safety, privacy, ...), which only AILuminate labels
     and almost only positively, have next to no negatives and fire on everything.
     """
-    import pyarrow.parquet as pq
-
     taxonomy = get_taxonomy()
     tiers = {name: i for i, name in enumerate(taxonomy.tier_names)}
     areas = {name: i for i, name in enumerate(taxonomy.area_names)}
-    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in pq.read_table(corpus_dir / "corpus.parquet").to_pylist():
+    rows: dict[str, list[CorpusRow]] = defaultdict(list)
+    for row in read_corpus(corpus_file(corpus_dir)):
         rows[row["split"]].append(row)
-    splits: dict[str, Split] = {}
+    splits: dict[str, SplitArrays] = {}
     for name, members in rows.items():
         n = len(members)
         area_targets = np.zeros((n, len(areas)), dtype=np.float32)
@@ -68,7 +66,7 @@ def load_splits(corpus_dir: Path, none_implies_negatives: bool = True) -> dict[s
                 continue
             for area in row["unknown_areas"]:
                 known[i, areas[area]] = False
-        splits[name] = Split(
+        splits[name] = SplitArrays(
             texts=[r["text"] for r in members], languages=[r["language"] for r in members],
             sources=[r["source"] for r in members],
             tier=np.array([tiers[r["risk_tier"]] for r in members], dtype=np.int64),
@@ -78,7 +76,8 @@ def load_splits(corpus_dir: Path, none_implies_negatives: bool = True) -> dict[s
     return splits
 
 
-def balanced_sample(split: Split, limit: int | None, seed: int, power: float = 0.0, by_source: bool = False) -> Split:
+def balanced_sample(split: SplitArrays, limit: int | None, seed: int, power: float = 0.0,
+                    by_source: bool = False) -> SplitArrays:
     """At most ``limit`` rows, spread over language x tier cells (source x language x tier with
     ``by_source``) in proportion to ``size ** power``.
 

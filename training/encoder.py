@@ -33,6 +33,9 @@ Q4_BLOCK = 32
 Q4_BLOCK_BYTES = 18
 #: e5 models expect this prefix on every input that is not a retrieval passage.
 TEXT_PREFIX = "query: "
+#: The tokenizer pads with ``<pad>`` = 1 (the converted config's ``pad_token_id`` 0 is not what it uses); the
+#: artifact carries it as ``pad_id`` for serving.
+PAD_ID = 1
 
 FloatArray = npt.NDArray[np.float32]
 

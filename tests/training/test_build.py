@@ -6,10 +6,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from model.datafiles import CorpusError, MissingSourceError, RowError
 from model.text import dedup_key
 from tests.factories import MINI_SOURCES, generic_record, write_jsonl
 from training.data.build import BuildConfig, BuildResult, ExtraFile, build_corpus
-from training.data.errors import CorpusError, MissingSourceError, RowError
 
 
 def build(datasets: Path, out: Path, **options: object) -> BuildResult:

@@ -8,15 +8,15 @@ import numpy as np
 
 from evaluation.conformal import min_group_size
 from model.scorer import Scorer, calibrate
-from training.dataset import Split
+from training.dataset import SplitArrays
 from training.export import fit_conformal
 
 HIGH = 2
 
 
-def split(languages_and_tiers: list[tuple[str, int]]) -> Split:
+def split(languages_and_tiers: list[tuple[str, int]]) -> SplitArrays:
     n = len(languages_and_tiers)
-    return Split(texts=[f"report {i}: you will regret this, number {i * 7}" for i in range(n)],
+    return SplitArrays(texts=[f"report {i}: you will regret this, number {i * 7}" for i in range(n)],
                  languages=[lang for lang, _ in languages_and_tiers], sources=["synthetic"] * n,
                  tier=np.array([t for _, t in languages_and_tiers], dtype=np.int64),
                  areas=np.zeros((n, 13), dtype=np.float32), known=np.ones((n, 13), dtype=np.bool_),

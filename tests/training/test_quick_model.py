@@ -7,10 +7,10 @@ About 12 minutes on 2 cores, so marked slow: `make test` runs it in CI (CI=true)
 import pytest
 from mlflow.tracking import MlflowClient
 
-from model.artifact import ArtifactMeta
+from model import registry
+from model.artifact import REGISTERED_MODEL, ArtifactMeta
 from model.scorer import Scorer
 from model.settings import Settings
-from training import tracking
 from training.config import TrainConfig
 from training.data.build import BuildResult
 from training.export import ExportResult, export
@@ -43,9 +43,9 @@ def scorer(trained: tuple[TrainResult, ExportResult]) -> Scorer:
 def test_the_run_is_tracked_and_the_model_registered_as_challenger(trained: tuple[TrainResult, ExportResult],
                                                                    work: Settings) -> None:
     result, exported = trained
-    tracking.configure(work)
+    registry.configure(work)
     client = MlflowClient()
-    version = client.get_model_version_by_alias(tracking.REGISTERED_MODEL, tracking.CHALLENGER)
+    version = client.get_model_version_by_alias(REGISTERED_MODEL, registry.CHALLENGER)
     assert str(version.version) == exported.model_version
     assert version.run_id == result.mlflow_run_id
     run = client.get_run(result.mlflow_run_id)

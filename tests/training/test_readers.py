@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from training.data.errors import MissingSourceError, RowError
-from training.data.readers import iter_jsonl, iter_rows
+from model.datafiles import MissingSourceError, RowError, iter_jsonl
+from training.data.readers import iter_rows
 
 
 def test_rows_carry_the_line_they_start_on_even_after_multi_line_records(tmp_path: Path) -> None:

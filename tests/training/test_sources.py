@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from model.datafiles import LabelError
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from training.data import sources as s
-from training.data.errors import LabelError
 from training.data.labels import Labels
 
 

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from model.datafiles import LabelError, RowError
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from tests.factories import build_real_source
 from training.data import sources_abuse_a as s
-from training.data.errors import LabelError, RowError
 from training.data.labels import Labels
 from training.data.readers import Row
 from training.data.sources import SOURCES, LicenceKind, Mapped, SourceFile

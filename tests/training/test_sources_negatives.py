@@ -9,13 +9,13 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from model.datafiles import LabelError, RowError
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from model.text import dedup_key, normalize_text
 from tests.factories import build_real_source
 from training.data import sources_negatives as s
 from training.data.build import BuildConfig, build_corpus
-from training.data.errors import LabelError, RowError
 from training.data.labels import TOXICITY_SCOPE, Labels
 from training.data.readers import Row, iter_rows
 from training.data.sources import SOURCES, LicenceKind, SourceFile

@@ -12,11 +12,11 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from model.datafiles import LabelError, RowError
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from training.data import sources_prompts as p
 from training.data.build import BuildConfig, BuildResult, build_corpus
-from training.data.errors import LabelError, RowError
 from training.data.labels import Labels, partial
 from training.data.sources import SOURCES, LicenceKind, SourceFile
 

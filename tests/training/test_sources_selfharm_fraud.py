@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from model.datafiles import LabelError
 from model.schema import MAX_TEXT_CHARS
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from model.text import normalize_text
 from tests.factories import build_real_source
 from training.data import sources_selfharm_fraud as s
-from training.data.errors import LabelError
 from training.data.labels import Labels
 from training.data.readers import Row
 from training.data.sources import SOURCES, LicenceKind

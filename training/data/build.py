@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model.corpus import CORPUS_FILE, arrow_schema
+from model.datafiles import CorpusError, LabelError, MissingSourceError, RowError
 from model.schema import MAX_TEXT_CHARS, LabelledExample, Split
 from model.taxonomy import PolicyArea, get_taxonomy
 from model.text import dedup_key, normalize_text
-from training.data.errors import CorpusError, LabelError, MissingSourceError, RowError
 from training.data.generic import read_generic
 from training.data.labels import Labels
 from training.data.readers import iter_rows
@@ -44,7 +45,6 @@ from training.data.sources import SOURCES, LicenceKind, Source
 
 log = logging.getLogger(__name__)
 
-CORPUS_FILE = "corpus.parquet"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = 1
 MAX_WARNINGS = 100
@@ -447,13 +447,7 @@ def _write_parquet(path: Path, examples: list[LabelledExample], metadata: dict[s
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    strings = pa.string()
-    schema = pa.schema([
-        ("row_id", strings), ("split", strings), ("text", strings), ("language", strings),
-        ("policy_areas", pa.list_(strings)), ("unknown_areas", pa.list_(strings)), ("risk_tier", strings),
-        ("source", strings), ("source_split", strings), ("licence", strings), ("group_id", strings),
-        ("label_confidence", pa.float64()), ("metadata", strings),
-    ])
+    schema = arrow_schema()
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
     for ex in examples:
         columns["row_id"].append(ex.row_id)

@@ -31,11 +31,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from model.schema import LabelledExample
-from training.data.errors import RowError
-from training.data.readers import iter_jsonl, iter_rows
+from model.datafiles import RowError, iter_jsonl
+from model.schema import LABELLED_RECORD_FIELDS, LabelledExample
+from training.data.readers import iter_rows
 
-REQUIRED = ("text", "language", "policy_areas", "risk_tier")
+REQUIRED = LABELLED_RECORD_FIELDS
 OPTIONAL = ("unknown_areas", "id", "split", "group_id", "label_confidence")
 
 

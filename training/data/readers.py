@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from training.data.errors import MissingSourceError, RowError
+from model.datafiles import RowError, read_text
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
@@ -34,26 +33,6 @@ class Row:
 
     def error(self, message: str) -> RowError:
         return RowError(self.path, message, self.line)
-
-
-def read_text(path: Path, encoding: str = "utf-8", errors: str = "strict") -> str:
-    """The decoded content of ``path``; a missing file or a wrong encoding raises with file (and line)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise MissingSourceError(path, "file not found") from exc
-    except OSError as exc:
-        raise MissingSourceError(path, f"cannot read file: {exc.strerror}") from exc
-    return decode(data, path, encoding=encoding, errors=errors)
-
-
-def decode(data: bytes, path: Path, encoding: str = "utf-8", errors: str = "strict") -> str:
-    """``data`` (the content of ``path``) decoded; a wrong encoding raises with the line of the first bad byte."""
-    try:
-        return data.decode(encoding, errors=errors)
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise RowError(path, f"not valid {encoding}: byte {data[exc.start]:#04x} ({exc.reason})", line) from exc
 
 
 def iter_rows(
@@ -153,19 +132,3 @@ def _records(reader: CsvReader, path: Path,
         if on_error is None:
             raise error
         on_error(error)
-
-
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line, object)`` for each non-blank line of a JSON Lines file."""
-    text = read_text(path)
-    # split on "\n" only: str.splitlines would also split inside strings holding U+2028 and friends
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RowError(path, f"invalid JSON: {exc.msg} at column {exc.colno}", number) from exc
-        if not isinstance(value, dict):
-            raise RowError(path, f"expected a JSON object, found {type(value).__name__}", number)
-        yield number, value

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from model.datafiles import LabelError
 from model.taxonomy import PolicyArea, RiskTier
-from training.data.errors import LabelError
 from training.data.labels import TOXICITY_SCOPE, Labels, no_violation, partial, violation
 from training.data.readers import Row, iter_rows
 

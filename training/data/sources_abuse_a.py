@@ -14,11 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from model.datafiles import LabelError, MissingSourceError, RowError, read_text
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
-from training.data.errors import LabelError, MissingSourceError, RowError
 from training.data.labels import TOXICITY_SCOPE, Labels, no_violation, partial, violation
-from training.data.readers import Row, iter_rows, read_text
+from training.data.readers import Row, iter_rows
 from training.data.sources import (
     SOURCES,
     FileReader,

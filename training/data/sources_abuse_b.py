@@ -13,11 +13,11 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from model.datafiles import LabelError, RowError, decode
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
-from training.data.errors import LabelError, RowError
 from training.data.labels import TOXICITY_SCOPE, Labels, no_violation, partial, violation
-from training.data.readers import Row, decode, parse_delimited
+from training.data.readers import Row, parse_delimited
 from training.data.sources import FileReader, LicenceKind, Mapped, SourceFile, _int, _unknown, source
 
 # --- helpers shared by the sources below -----------------------------------------------------------------

@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.datafiles import LabelError, RowError, read_text
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from model.text import dedup_key, normalize_text
-from training.data.errors import LabelError, RowError
 from training.data.labels import TOXICITY_SCOPE, Labels, no_violation, partial, violation
-from training.data.readers import Row, iter_rows, read_text
+from training.data.readers import Row, iter_rows
 from training.data.sources import (
     SOURCES,
     LicenceKind,

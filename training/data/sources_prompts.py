@@ -20,11 +20,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from xml.etree import ElementTree
 
+from model.datafiles import LabelError, RowError, read_text
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
-from training.data.errors import LabelError, RowError
 from training.data.labels import Labels, no_violation, partial, violation
-from training.data.readers import Row, iter_records, read_text
+from training.data.readers import Row, iter_records
 from training.data.sources import LicenceKind, Mapped, SourceFile, _unknown, source
 
 # --- Building blocks shared by the prompt sets ------------------------------------------------------------

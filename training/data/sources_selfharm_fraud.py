@@ -10,11 +10,11 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+from model.datafiles import LabelError
 from model.schema import MAX_TEXT_CHARS
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from model.text import normalize_text
-from training.data.errors import LabelError
 from training.data.labels import Labels, no_violation, violation
 from training.data.readers import Row
 from training.data.sources import LicenceKind, Mapped, SourceFile, _unknown, source
