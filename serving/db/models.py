@@ -196,7 +196,7 @@ class AuditRow(Base):
 
 class WebhookEventRow(Base):
     """The webhook outbox: an event is written in the transaction of the change it reports, and a delivery
-    worker (serving/webhooks.py) posts it later, so no event is lost to a crash or a receiver being down.
+    worker (serving/webhooks/) posts it later, so no event is lost to a crash or a receiver being down.
 
     One event per (type, subject): a report is reported high-risk once, a queue item's SLA breach once, whatever
     the number of server processes. ``claimed_by``/``claimed_until`` are the lease of the worker delivering it.

@@ -1,9 +1,10 @@
 """Bulk scoring on Ray Data (``triage score --engine ray``): backfills bigger than one machine.
 
-The same pipeline as ``serving.bulk``: ``read_csv``/``read_json``/``read_parquet``, then ``map_batches`` with
-``ScorerActor``, a callable class that loads the ONNX scorer once per actor from the artifact folder (a path:
-an onnxruntime session cannot be pickled, and every node loads its own) and runs ``serving.bulk``'s
-``validate_rows`` and ``RowScorer.decide`` on each batch, then ``write_parquet``/``write_json``/``write_csv``.
+The same pipeline as the local engine (``serving.bulk.local_engine``): ``read_csv``/``read_json``/
+``read_parquet``, then ``map_batches`` with ``ScorerActor``, a callable class that loads the ONNX scorer once per
+actor from the artifact folder (a path: an onnxruntime session cannot be pickled, and every node loads its own)
+and runs ``validate_rows`` (``serving.bulk.inputs``) and ``RowScorer.decide`` (``serving.bulk.scoring``) on each
+batch, then ``write_parquet``/``write_json``/``write_csv``.
 
 Differences from the local engine, by design:
 
@@ -30,22 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from serving.bulk import (
-    BulkError,
-    BulkJob,
-    BulkModel,
-    Columns,
-    Format,
-    OnError,
-    RawRow,
-    RowError,
-    RowScorer,
-    Summary,
-    for_format,
-    output_schema,
-    read_csv_header,
-    validate_rows,
-)
+from serving.bulk.errors import BulkError, InputRowError
+from serving.bulk.formats import Format
+from serving.bulk.inputs import Columns, RawRow, read_csv_header, validate_rows
+from serving.bulk.job import BulkJob, OnError, Summary
+from serving.bulk.outputs import for_format, output_schema
+from serving.bulk.scoring import BulkModel, RowScorer
 
 if TYPE_CHECKING:
     from serving.policy import RoutingPolicy
@@ -86,7 +77,7 @@ class ScorerActor:
         raw = [RawRow(None, None, values) for values in batch.to_pylist()]
         reports, problems = validate_rows(raw, self.columns)
         if problems and not self.skip:
-            raise RowError(problems[0].describe("input"))
+            raise InputRowError(problems[0].describe("input"))
         rows = for_format(self.rows.decide(reports), self.format)
         schema = output_schema(self.format)
         if not self.skip:
@@ -158,11 +149,11 @@ def count_output_rows(folder: Path, fmt: Format) -> int:
 
 
 def _row_error(exc: BaseException) -> str | None:
-    """The message of our RowError when that is what failed in an actor, else None.
+    """The message of our InputRowError when that is what failed in an actor, else None.
 
-    Ray hands the driver its own exception types with the actor's traceback as text (the RowError object and
+    Ray hands the driver its own exception types with the actor's traceback as text (the InputRowError object and
     its ``__cause__`` chain do not survive the trip), so the message is found in that text."""
-    marker = f"{RowError.__module__}.{RowError.__qualname__}: "
+    marker = f"{InputRowError.__module__}.{InputRowError.__qualname__}: "
     for line in str(exc).splitlines():
         if line.startswith(marker):
             return line.removeprefix(marker)
@@ -231,8 +222,8 @@ def score_on_ray(
         shutil.rmtree(staging, ignore_errors=True)
         row_error = _row_error(exc)
         if row_error is not None:
-            raise RowError(f"{job.input}: {row_error.removeprefix('input: ')} (--on-error skip writes bad rows "
-                           f"to {job.errors_path.name} and goes on)") from None
+            raise InputRowError(f"{job.input}: {row_error.removeprefix('input: ')} (--on-error skip writes bad "
+                                f"rows to {job.errors_path.name} and goes on)") from None
         raise
     if not staging.exists():  # an empty input: Ray writes no file
         staging.mkdir(parents=True)
