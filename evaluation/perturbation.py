@@ -11,24 +11,22 @@ deobfuscation steps (``deobfuscate=False``), so what the normaliser buys is visi
 no model: the share of variants that normalise back to exactly the original's text, and to nearly it (but
 for spaces lost where spelled-out letters met a one-letter word, and for capped elongations).
 
-    python -m evaluation.perturbation --artifact var/models/demo [--cases evaluation/functional/cases.jsonl]
+    triage analyse perturbation --artifact var/models/demo [--cases evaluation/functional/cases.jsonl]
 
 A perturbation that does not apply to a text (leetspeak on Arabic script) gives no variant; such cells
-show "-".
+show "-". The command is ``evaluation.analyse.perturbation_command``.
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
-from evaluation.functional.suite import CASES_PATH, LANGUAGES, Case, CaseError, load_cases
+from evaluation.functional.suite import LANGUAGES, Case
 from model.scorer import Scorer
 from model.text import normalize_text
 
@@ -408,62 +406,3 @@ def tier_fn(scorer: NormalizerScorer, normalizer: Normalizer, batch_size: int = 
         return [s.tier for s in scorer.score(texts, batch_size=batch_size)]
 
     return tiers
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    from model.settings import get_settings
-
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--artifact", type=Path, default=get_settings().models_dir / "demo")
-    parser.add_argument("--cases", type=Path, default=CASES_PATH)
-    parser.add_argument("--functionalities", default=",".join(DEFAULT_FUNCTIONALITIES),
-                        help="comma-separated functionalities whose cases are perturbed")
-    parser.add_argument("--kinds", default=",".join(PERTURBATIONS), help="comma-separated perturbation kinds")
-    parser.add_argument("--variants", type=int, default=2, help="variants per case and kind")
-    parser.add_argument("--words", type=int, default=2, help="words disguised per variant")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
-    parser.add_argument("--batch-size", type=int, default=1,
-                        help="texts per model call (1: each scored alone, as a single report is)")
-    args = parser.parse_args(argv)
-    if not (args.artifact / "artifact.json").is_file():
-        parser.error(f"--artifact {args.artifact}: no artifact.json")
-    kinds = [k for k in args.kinds.split(",") if k]
-    unknown = sorted(set(kinds) - set(PERTURBATIONS))
-    if unknown:
-        parser.error(f"--kinds: unknown {', '.join(unknown)} (known: {', '.join(PERTURBATIONS)})")
-    if args.variants < 1 or args.words < 1:
-        parser.error("--variants and --words must be at least 1")
-    functionalities = {f for f in args.functionalities.split(",") if f}
-    try:
-        cases = [c for c in load_cases(args.cases) if c.functionality in functionalities]
-    except CaseError as exc:
-        parser.error(str(exc))
-    if not cases:
-        parser.error(f"--functionalities {args.functionalities}: no such cases in {args.cases}")
-
-    variants = make_variants(cases, kinds, args.variants, args.words, args.seed)
-    scorer = NormalizerScorer(args.artifact, threads=args.threads)
-    raw = partial(normalize_text, deobfuscate=False)
-    with_normaliser = flip_rates(variants, tier_fn(scorer, normalize_text, args.batch_size), normalize_text)
-    baseline = flip_rates(variants, tier_fn(scorer, raw, args.batch_size), raw)
-
-    print(f"Tier flip rate under perturbation: {len(cases)} cases ({', '.join(sorted(functionalities))}), "
-          f"{args.variants} variant(s) per kind, {args.words} word(s) disguised, seed {args.seed}, "
-          f"artifact {args.artifact}")
-    print()
-    print(format_table(with_normaliser.flips, "With the normaliser (normalize_text)", kinds))
-    print(summary(with_normaliser))
-    print()
-    print(format_table(baseline.flips, "Raw baseline (normalize_text(deobfuscate=False))", kinds))
-    print(summary(baseline))
-    print()
-    print(format_table(undone_table(variants), "Undone: normalised variant == normalised original (no model)",
-                       kinds))
-    print()
-    print(format_table(undone_table(variants, nearly=True),
-                       "Nearly undone: equal but for spaces lost and repeated letters (no model)", kinds))
-
-
-if __name__ == "__main__":
-    main()

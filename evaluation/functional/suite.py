@@ -7,12 +7,13 @@ the expected area is among the predicted areas, or, for ``none``, when the model
 ``["none"]``. Pass rates are reported per functionality x language, per functionality, per language and
 overall, so a weakness (say, negation in Arabic) shows up as a cell rather than vanishing into an average.
 
-    python -m evaluation.functional.suite --artifact var/models/demo
+    triage analyse functional --artifact var/models/demo [--failures]
+
+The command is ``evaluation.analyse.functional_command``.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -91,8 +92,7 @@ class Case(BaseModel):
 def load_cases(path: Path = CASES_PATH) -> list[Case]:
     """The cases of a JSON-lines file, validated; blank lines are skipped. Raises ``CaseError`` naming the
     file and line of the first bad row (invalid JSON, a field that fails validation, a repeated id)."""
-    from training.data.errors import CorpusError
-    from training.data.readers import iter_jsonl
+    from model.datafiles import CorpusError, iter_jsonl
 
     cases: list[Case] = []
     seen: dict[str, int] = {}
@@ -248,28 +248,3 @@ def scorer_fn(artifact: Path) -> ScoreFn:
         return [(s.tier, s.areas) for s in scorer.score(texts)]
 
     return score
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    from model.settings import get_settings
-
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--artifact", type=Path, default=get_settings().models_dir / "demo")
-    parser.add_argument("--cases", type=Path, default=CASES_PATH)
-    parser.add_argument("--failures", action="store_true", help="also list every failing case")
-    args = parser.parse_args(argv)
-    if not (args.artifact / "artifact.json").is_file():
-        parser.error(f"--artifact {args.artifact}: no artifact.json")
-    try:
-        cases = load_cases(args.cases)
-    except CaseError as exc:
-        parser.error(str(exc))
-    report = run_suite(scorer_fn(args.artifact), cases)
-    print(format_report(report))
-    if args.failures and report.failures:
-        print()
-        print(format_failures(report))
-
-
-if __name__ == "__main__":
-    main()

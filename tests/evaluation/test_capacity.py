@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from evaluation.capacity import Arrival, Staffing, arrivals_from_routes, main, simulate
+from evaluation.capacity import Arrival, Staffing, arrivals_from_routes, simulate
+from triage.cli import app
 
 HOUR = 3600.0
 
@@ -174,31 +177,45 @@ def test_a_queue_without_arrivals_may_have_no_specialists() -> None:
     assert list(report.queues) == ["q"] and report.queues["q"].handled == 1
 
 
-# --- the command line: argument errors only (no model is run) -------------------------------------
+# --- the command line: `triage analyse capacity` -------------------------------------------------
 
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    with pytest.raises(SystemExit) as exited:
-        main(list(argv))
-    assert exited.value.code == 2
-    return capsys.readouterr().err
+runner = CliRunner()
 
 
-def test_cli_names_a_missing_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def run_cli(*argv: str) -> str:
+    """``triage analyse capacity ARGV``, which must stop with a one-line error and exit status 2: its stderr."""
+    result = runner.invoke(app, ["analyse", "capacity", *argv])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    return err
+
+
+def test_cli_names_a_missing_artifact(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.parquet"
     corpus.write_bytes(b"")
-    err = run_main(capsys, "--corpus", str(corpus), "--artifact", str(tmp_path / "no-model"),
-                   "--specialists", "human_escalation=2", "--handling", "human_escalation=240")
+    err = run_cli("--corpus", str(corpus), "--artifact", str(tmp_path / "no-model"),
+                  "--specialists", "human_escalation=2", "--handling", "human_escalation=240")
     assert "--artifact" in err and "no-model" in err
 
 
-def test_cli_names_a_missing_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_names_a_missing_policy(tmp_path: Path) -> None:
     corpus, artifact = tmp_path / "corpus.parquet", tmp_path / "model"
     corpus.write_bytes(b"")
     artifact.mkdir()
     (artifact / "artifact.json").write_text("{}")
-    err = run_main(capsys, "--corpus", str(corpus), "--artifact", str(artifact), "--policy", str(tmp_path / "p.toml"),
-                   "--specialists", "*=2", "--handling", "*=60")
+    err = run_cli("--corpus", str(corpus), "--artifact", str(artifact), "--policy", str(tmp_path / "p.toml"),
+                  "--specialists", "*=2", "--handling", "*=60")
     assert "--policy" in err and "p.toml" in err
+
+
+def test_cli_names_an_unreadable_corpus(tmp_path: Path, tiny_artifact: Path) -> None:
+    corpus = tmp_path / "corpus.parquet"
+    corpus.write_bytes(b"not parquet")
+    err = run_cli("--corpus", str(corpus), "--artifact", str(tiny_artifact), "--specialists", "*=2",
+                  "--handling", "*=60")
+    assert err.startswith(f"error: --corpus {corpus}")
 
 
 @pytest.mark.parametrize(("argv", "named"), [
@@ -212,7 +229,24 @@ def test_cli_names_a_missing_policy(tmp_path: Path, capsys: pytest.CaptureFixtur
     (["--specialists", "*=2", "--handling", "*=60", "--rate", "0"], "--rate"),
     (["--specialists", "*=2", "--handling", "*=60", "--hours", "-1"], "--hours"),
 ])
-def test_cli_argument_errors_are_parser_errors_naming_the_option(
-    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert named in run_main(capsys, *argv)
+def test_cli_argument_errors_are_one_line_errors_naming_the_option(argv: list[str], named: str) -> None:
+    assert named in run_cli(*argv)
+
+
+def test_cli_simulates_each_policy_on_the_routed_sample(tmp_path: Path, tiny_artifact: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from model.settings import DEFAULT_ROUTING_POLICY
+
+    corpus = tmp_path / "corpus.parquet"
+    texts = ["I will find you and hurt you", "win a free phone now", "you are wonderful", "ok", "merci beaucoup"]
+    pq.write_table(pa.table({"text": texts * 4 + ["a train row"], "split": ["test"] * 20 + ["train"]}), corpus)
+    result = runner.invoke(app, [
+        "analyse", "capacity", "--artifact", str(tiny_artifact), "--corpus", str(corpus), "--sample", "50",
+        "--policy", str(DEFAULT_ROUTING_POLICY), "--policy", str(DEFAULT_ROUTING_POLICY), "--rate", "120",
+        "--specialists", "*=2", "--handling", "*=60", "--sigma", "0", "--hours", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count(f"({DEFAULT_ROUTING_POLICY}): 20 test reports routed, 120 reports/h for 1 h") == 2
+    assert result.output.count("horizon 1.00 h, seed 0; waits in minutes") == 2
+    assert re.search(r"^overall\s+2\s", result.output, re.M)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from evaluation.functional.suite import (
     CASES_PATH,
@@ -15,11 +17,14 @@ from evaluation.functional.suite import (
     Case,
     CaseError,
     Prediction,
+    format_failures,
     format_report,
     load_cases,
     run_suite,
+    scorer_fn,
 )
 from model.taxonomy import PolicyArea, RiskTier
+from triage.cli import app
 
 GOOD_ROW = {
     "id": "threat-en-01",
@@ -171,3 +176,40 @@ def test_duplicate_id_and_bad_json_name_the_line(tmp_path: Path) -> None:
 def test_default_path_is_the_shipped_file() -> None:
     assert CASES_PATH.name == "cases.jsonl"
     assert CASES_PATH.is_file()
+
+
+# --- The command, `triage analyse functional`, on the tiny model. ----------------------------------------
+
+runner = CliRunner()
+
+
+def test_command_prints_both_tables_and_with_failures_the_failing_cases(tmp_path: Path, tiny_artifact: Path) -> None:
+    rows = [GOOD_ROW, GOOD_ROW | {"id": "scam-fr-01", "functionality": "scam", "language": "fr",
+                                  "text": "Vous avez gagné un iPhone, cliquez ici", "expected_tier": "medium",
+                                  "expected_area": "spam_fraud"}]
+    cases = _write(tmp_path / "cases.jsonl", rows)
+    result = runner.invoke(app, ["analyse", "functional", "--artifact", str(tiny_artifact), "--cases", str(cases)])
+    assert result.exit_code == 0, result.output
+    assert "Tier pass rate (predicted tier == expected tier)" in result.stdout
+    assert "Area pass rate" in result.stdout
+    assert re.search(r"^functionality\s+en\s+fr\s+all\s+n$", result.stdout, re.M)
+    assert re.search(r"^overall: tier \d/2 \(.*\), area \d/2", result.stdout, re.M)
+    listed = runner.invoke(app, ["analyse", "functional", "--artifact", str(tiny_artifact), "--cases", str(cases),
+                                 "--failures"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.startswith(result.stdout)
+    report = run_suite(scorer_fn(tiny_artifact), load_cases(cases))
+    extra = listed.stdout[len(result.stdout):].strip()
+    assert extra == format_failures(report)
+    assert [line.split(":")[0] for line in extra.splitlines()] == [r.case.id for r in report.failures]
+
+
+def test_command_errors_name_the_option_and_the_file(tmp_path: Path, tiny_artifact: Path) -> None:
+    missing = runner.invoke(app, ["analyse", "functional", "--artifact", str(tmp_path)])
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == f"error: --artifact {tmp_path}: no artifact.json"
+    cases = _write(tmp_path / "cases.jsonl", [GOOD_ROW, GOOD_ROW | {"expected_tier": "severe"}])
+    bad = runner.invoke(app, ["analyse", "functional", "--artifact", str(tiny_artifact), "--cases", str(cases)])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    err = bad.stderr.strip()
+    assert err.startswith(f"error: --cases {cases}:2: invalid case: expected_tier") and "\n" not in err

@@ -196,14 +196,14 @@ def test_cli_missing_artifact_names_the_option(tmp_path: Path) -> None:
 def test_cli_logs_an_evaluation_run_to_mlflow(tiny_artifact: Path, tmp_path: Path) -> None:
     import mlflow
 
+    from model import registry
     from model.settings import get_settings
-    from training import tracking
 
     corpus = write_corpus(tmp_path / "corpus.parquet")
     result = runner.invoke(app, ["evaluate", "--artifact", str(tiny_artifact), "--corpus", str(corpus),
                                  "--alpha", "0.1", "--out", str(tmp_path / "eval")])
     assert result.exit_code == 0, result.output
-    tracking.configure(get_settings(), "triage-evaluation")
+    registry.configure(get_settings(), "triage-evaluation")
     runs = mlflow.search_runs(experiment_names=["triage-evaluation"], output_format="list")
     assert len(runs) == 1
     run = runs[0]

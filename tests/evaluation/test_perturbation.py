@@ -10,9 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from evaluation.analyse import PERTURBATION_KINDS, PERTURBED_FUNCTIONALITIES
 from evaluation.functional.suite import Case, load_cases
 from evaluation.perturbation import (
+    DEFAULT_FUNCTIONALITIES,
     PERTURBATIONS,
     Variant,
     case_rng,
@@ -22,7 +25,6 @@ from evaluation.perturbation import (
     fullwidth,
     homoglyph,
     leetspeak,
-    main,
     make_variants,
     mixed_script,
     nearly_equal,
@@ -33,6 +35,7 @@ from evaluation.perturbation import (
     zero_width,
 )
 from model.text import normalize_text
+from triage.cli import app
 
 KINDS = tuple(PERTURBATIONS)
 
@@ -206,14 +209,16 @@ def test_without_the_deobfuscation_steps_most_disguises_survive(threats: list[Ca
     assert undone_table(variants).by_kind["homoglyph"].rate == 1.0
 
 
-# --- The command, on the tiny model. ------------------------------------------------------------------------
+# --- The command, `triage analyse perturbation`, on the tiny model. ---------------------------------------
 
-def test_command_prints_flip_rates_with_the_normaliser_and_the_raw_baseline(
-    tiny_artifact: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    main(["--artifact", str(tiny_artifact), "--variants", "1", "--functionalities", "threat", "--threads", "1",
-          "--batch-size", "8"])
-    out = capsys.readouterr().out
+runner = CliRunner()
+
+
+def test_command_prints_flip_rates_with_the_normaliser_and_the_raw_baseline(tiny_artifact: Path) -> None:
+    result = runner.invoke(app, ["analyse", "perturbation", "--artifact", str(tiny_artifact), "--variants", "1",
+                                 "--functionalities", "threat", "--threads", "1", "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
     assert "24 cases (threat)" in out
     for title in ("With the normaliser (normalize_text)", "Raw baseline", "Undone:", "Nearly undone:"):
         assert title in out
@@ -225,8 +230,26 @@ def test_command_prints_flip_rates_with_the_normaliser_and_the_raw_baseline(
     assert re.search(r"^homoglyph\s+100%\s+100%\s+100%\s+100%\s+100%\s+-\s+100%", undone, re.M)
 
 
-def test_command_refuses_unknown_kinds_and_missing_artifacts(tmp_path: Path, tiny_artifact: Path) -> None:
-    with pytest.raises(SystemExit):
-        main(["--artifact", str(tmp_path)])
-    with pytest.raises(SystemExit):
-        main(["--artifact", str(tiny_artifact), "--kinds", "zero_width,rot13"])
+@pytest.mark.parametrize(("args", "error"), [
+    (["--kinds", "zero_width,rot13"], "error: --kinds: unknown rot13 (known: " + ", ".join(PERTURBATIONS) + ")"),
+    (["--variants", "0"], "error: --variants and --words must be at least 1"),
+    (["--functionalities", "sarcasm"], "error: --functionalities sarcasm: no such cases in "),
+])
+def test_command_refuses_bad_options_with_one_line_naming_the_option(
+    tiny_artifact: Path, args: list[str], error: str
+) -> None:
+    result = runner.invoke(app, ["analyse", "perturbation", "--artifact", str(tiny_artifact), *args])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.startswith(error) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_command_refuses_a_missing_artifact(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["analyse", "perturbation", "--artifact", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: --artifact {tmp_path}: no artifact.json\n"
+
+
+def test_the_command_line_defaults_are_the_modules() -> None:
+    """``evaluation.analyse`` spells the defaults out so that ``triage --help`` need not import this module."""
+    assert ",".join(PERTURBATIONS) == PERTURBATION_KINDS
+    assert ",".join(DEFAULT_FUNCTIONALITIES) == PERTURBED_FUNCTIONALITIES

@@ -52,16 +52,16 @@ def registry(tiny_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> S
     """Version 1 catches every high-risk report (recall 1.0), version 2 none (recall 0.0)."""
     import mlflow
 
-    from training import tracking
-    from training.pyfunc import log_pyfunc
+    from model import registry
+
 
     root = tmp_path_factory.mktemp("promotion")
     settings = Settings(work_dir=root / "var", mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
-    experiment = tracking.configure(settings)
+    experiment = registry.configure(settings)
     versions = []
     for name, threshold in (("good", 0.0), ("bad", 1.0)):
         with mlflow.start_run(experiment_id=experiment):
-            versions.append(log_pyfunc(_copy(tiny_artifact, root / name, threshold)))
+            versions.append(registry.register_artifact(_copy(tiny_artifact, root / name, threshold)))
     assert versions == [GOOD, BAD]
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
     return settings
@@ -197,15 +197,15 @@ def test_the_first_promotion_has_no_champion_to_beat(client: Any, tmp_path: Path
 
 def test_a_champion_moved_while_judging_is_not_overwritten(client: Any, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from evaluation import promotion
+    from evaluation import guard
 
-    judge = promotion.judge
+    judge = guard.judge
 
-    def judge_while_another_promotion_runs(*args: Any, **kwargs: Any) -> promotion.Decision:
+    def judge_while_another_promotion_runs(*args: Any, **kwargs: Any) -> guard.Verdict:
         client.delete_registered_model_alias(REGISTERED_MODEL, "champion")
         return judge(*args, **kwargs)
 
-    monkeypatch.setattr(promotion, "judge", judge_while_another_promotion_runs)
+    monkeypatch.setattr(guard, "judge", judge_while_another_promotion_runs)
     set_aliases(client, champion=BAD, challenger=GOOD)
     result, _ = promote(write_corpus(tmp_path / "corpus.parquet"))
     assert result.exit_code == 2, result.output

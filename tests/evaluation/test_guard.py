@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evaluation.guard import Check, Contender, GuardConfig, Verdict, judge, recall_difference
 from evaluation.harness import EvaluationResult, HighRisk, SliceMetrics
-from evaluation.promotion import Check, Contender, Decision, GuardConfig, judge, recall_difference
 
 TIERS = ["low", "medium", "high"]
 AREAS = ["hate_speech", "violence_incitement", "none"]
@@ -33,7 +33,7 @@ def contender(*, tier_f1: float = 0.70, area_f1: float = 0.60, high_hits: np.nda
     return Contender(result=result, high_hits=high_hits, taxonomy_version=taxonomy)
 
 
-def check(decision: Decision, name: str) -> Check:
+def check(decision: Verdict, name: str) -> Check:
     return next(c for c in decision.checks if c.name == name)
 
 
