@@ -1,8 +1,12 @@
-"""Shared fixtures: a small synthetic datasets folder in the sources' real formats, and the real one."""
+"""Shared fixtures: a small synthetic datasets folder in the sources' real formats, and the real one; a tiny
+exported model (once per session); and the serving fixtures the serving and reliability tests share: a database
+per test (SQLite always, PostgreSQL when TRIAGE_TEST_POSTGRES_URL is set), an app with keys of each role, a real
+`triage serve` subprocess. Helpers that are not fixtures are in tests/support/."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,11 +14,17 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.factories import write_mini_datasets
+from tests.support import REPO
+from tests.support.api import Keys, start_client
+from tests.support.database import postgres_database
+from tests.support.server import live_server
 
 if TYPE_CHECKING:
-    from training.data.build import BuildResult
+    from fastapi.testclient import TestClient
 
-REPO = Path(__file__).resolve().parents[1]
+    from model.settings import Settings
+    from serving.model_loader import LoadedModel
+    from training.data.build import BuildResult
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +74,71 @@ def tiny_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder, _ = make_tiny_artifact(tmp_path_factory.mktemp("tiny") / "artifact")
     return folder
+
+
+# --- serving ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_artifact: Path) -> LoadedModel:
+    from model.settings import Settings
+    from serving.model_loader import load_model
+
+    return load_model(Settings(model_path=tiny_artifact, work_dir=tiny_artifact.parent / "var"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs against SQLite and against PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'triage.db'}"
+    else:
+        yield from postgres_database()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tiny_artifact: Path) -> Settings:
+    from model.settings import Settings
+
+    return Settings(work_dir=tmp_path / "var", model_path=tiny_artifact,
+                    database_url=f"sqlite:///{tmp_path / 'triage.db'}", log_format="text")
+
+
+@pytest.fixture
+def api_on_each_database(database_url: str, tmp_path: Path, tiny_artifact: Path,
+                         tiny_model: LoadedModel) -> Iterator[tuple[TestClient, Keys]]:
+    """A running app with one key of each role, on SQLite and (when available) on PostgreSQL."""
+    from model.settings import Settings
+
+    settings = Settings(work_dir=tmp_path / "var", model_path=tiny_artifact, database_url=database_url,
+                        log_format="text")
+    yield from _running_app(settings, tiny_model)
+
+
+@pytest.fixture
+def api(settings: Settings, tiny_model: LoadedModel) -> Iterator[tuple[TestClient, Keys]]:
+    """A running app (SQLite) with one key of each role."""
+    yield from _running_app(settings, tiny_model)
+
+
+def _running_app(settings: Settings, model: LoadedModel) -> Iterator[tuple[TestClient, Keys]]:
+    client, keys = start_client(settings, model)
+    try:
+        yield client, keys
+    finally:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def env(tmp_path: Path, tiny_artifact: Path) -> dict[str, str]:
+    """The environment of a server process: its own work folder and database, the tiny model, the console on."""
+    return {**os.environ, "TRIAGE_WORK_DIR": str(tmp_path / "var"), "TRIAGE_MODEL_PATH": str(tiny_artifact),
+            "TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 'triage.db'}", "TRIAGE_LOG_FORMAT": "json",
+            "TRIAGE_SESSION_SECRET": "test-session-secret-" + "s" * 20}
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    """`triage serve` on a free port, ready: (base URL, process, log file)."""
+    with live_server(env, tmp_path / "server.log") as live:
+        yield live.base, live.process, live.log_path

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.conftest import REPO
+from tests.support import REPO
 
 COMPOSE = REPO / "compose.yaml"
 SECRETS = ("POSTGRES_PASSWORD", "TRIAGE_DB_PASSWORD", "MLFLOW_DB_PASSWORD", "TRIAGE_SESSION_SECRET")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import DOCKERFILES, INSTALL_SCRIPT, REPO, Instruction, instructions
+from tests.support import REPO
+from tests.support.docker import DOCKERFILES, INSTALL_SCRIPT, Instruction, instructions
 
 BASE_IMAGE = "python:3.11-slim-bookworm"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_?KEY|CREDENTIAL", re.IGNORECASE)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,8 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.deploy.conftest import INSTALL_SCRIPT, REPO, instructions
-from tests.serving.conftest import free_port
+from tests.support import REPO
+from tests.support.docker import INSTALL_SCRIPT, instructions
+from tests.support.server import live_server, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -133,37 +133,15 @@ def served(installed: Installed, tiny_artifact: Path, tmp_path: Path) -> Iterato
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1].strip()
     assert key.startswith("trg_")
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([installed.bin("triage"), "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        else:
-            pytest.fail(f"no /health in 120 s:\n{log_path.read_text()}")
-        yield base, key
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    with live_server(env, tmp_path / "server.log", command=[installed.bin("triage")], cwd=tmp_path,
+                     ready_path="/health", timeout=120) as server:
+        yield server.base, key
 
 
 def test_the_installed_server_answers_health_ready_and_scores(served: tuple[str, str]) -> None:
     base, key = served
     assert httpx.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
-    deadline = time.monotonic() + 60
-    while (ready := httpx.get(f"{base}/ready", timeout=5)).status_code != 200 and time.monotonic() < deadline:
-        time.sleep(0.25)
-    assert ready.status_code == 200, ready.text
+    wait_ready(base, 60, poll=0.25)
     answer = httpx.post(f"{base}/v1alpha1/comments:analyze", params={"key": key}, timeout=30,
                         json={"comment": {"text": "thanks, that was helpful"}, "languages": ["en"],
                               "requestedAttributes": {"TOXICITY": {}}})

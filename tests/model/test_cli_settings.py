@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # `triage` processes
+
 
 def run_triage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     code = "import sys; from triage.cli import main; sys.argv[0] = 'triage'; main()"

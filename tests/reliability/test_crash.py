@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from benchmarks.load import BATCH, DECIDE, SCORE, LoadConfig, LoadGenerator, LoadResult, ManagedServer, verify
+from benchmarks.load import BATCH, DECIDE, SCORE, LoadConfig, LoadGenerator, LoadResult, verify
+from benchmarks.server import ManagedServer
 from serving.db.models import ReportRow
 
+pytestmark = pytest.mark.slow  # kill -9 of a `triage serve` process under load: about 20 s
 #: Arrivals per second; seconds of load before the kill, and after the restarted server is ready.
 RATE, BEFORE, AFTER = 8.0, 5.0, 3.0
 

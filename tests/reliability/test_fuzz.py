@@ -49,7 +49,7 @@ from sqlalchemy import create_engine
 
 from serving.auth import Role, create_key
 from serving.db.engine import make_sessionmaker, transaction
-from tests.serving.conftest import Keys
+from tests.support.api import Keys
 
 EXAMPLES = int(os.environ.get("TRIAGE_FUZZ_EXAMPLES", "10"))
 SEED = int(os.environ.get("TRIAGE_FUZZ_SEED", "8"))
@@ -165,6 +165,7 @@ def admin_key(database_url: str) -> str:
         engine.dispose()
 
 
+@pytest.mark.slow  # schemathesis fuzzing of a `triage serve` process
 def test_every_answer_is_documented_none_is_a_server_error_and_without_a_key_all_are_refused(
         server: Server, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     base, _, log = server

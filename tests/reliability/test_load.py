@@ -33,8 +33,10 @@ from benchmarks.load import (
     verify,
 )
 from serving.db.models import QueueItemRow, ReportRow, ReviewDecisionRow, RouteRow, ScoreRow
-from tests.serving.conftest import REPO, triage
+from tests.support import REPO
+from tests.support.cli import triage
 
+pytestmark = pytest.mark.slow  # a real `triage serve` under load, and the load script as a process
 
 def keys(env: dict[str, str]) -> tuple[str, str]:
     made = [triage("keys", "create", "--name", f"load-{role}", "--role", role, env=env)

@@ -24,7 +24,7 @@ from serving.auth import Role, create_key
 from serving.console.routes import SECURITY_HEADERS as CONSOLE_HEADERS
 from serving.db.engine import make_sessionmaker, transaction
 from serving.model_loader import LoadedModel
-from tests.serving.conftest import Keys, start_client
+from tests.support.api import Keys, start_client
 
 #: Report text no log line may hold: distinctive, so that a hit cannot be a coincidence.
 TEXT = "Xylophone-Quokka-4417 says the parade on Elm Street must be stopped before anyone gets hurt"
@@ -225,6 +225,7 @@ def make_keys(database_url: str) -> tuple[str, str]:
         engine.dispose()
 
 
+@pytest.mark.slow  # a `triage serve` process
 def test_a_real_servers_logs_hold_no_report_text_and_no_key(
         server: tuple[str, subprocess.Popen[str], Path], env: dict[str, str]) -> None:
     base, process, log_path = server

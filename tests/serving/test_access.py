@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.serving.conftest import Keys
+from tests.support.api import Keys
 
 API = tuple[TestClient, Keys]
 PUBLIC, INTAKE, READER, REVIEWER, ADMIN = "public", "intake", "reader", "reviewer", "admin"

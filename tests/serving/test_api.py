@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from serving.db.models import AuditRow, QueueItemRow, ReportRow
-from tests.serving.conftest import Keys
+from tests.support.api import Keys
 
 API = tuple[TestClient, Keys]
 SECRET_TEXT = "Meet me behind the old mill at nine, Jonas, come alone"

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from serving.auth import KeyCache, Principal, Role, revoke_key
 from serving.db.engine import transaction
 from serving.model_loader import LoadedModel
-from tests.serving.conftest import start_client
+from tests.support.api import start_client
 
 ALICE = Principal(key_id="a1b2c3d4e5f6", name="alice", role=Role.INTAKE)
 KEY = "trg_a1b2c3d4e5f6_" + "x" * 43

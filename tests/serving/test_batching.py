@@ -247,7 +247,7 @@ def batcher_threads() -> set[threading.Thread]:
 
 def test_reloads_leave_one_batching_thread_and_shutdown_none(settings: Settings, tiny_model: LoadedModel) -> None:
     from serving.app import create_app
-    from tests.serving.conftest import wait_ready
+    from tests.support.server import wait_ready
 
     before = batcher_threads()  # other tests' apps are shut down, but be sure to count only this one's
     app = create_app(settings.model_copy(update={"batch_max_wait_ms": WAIT_MS}), model=tiny_model)
@@ -276,7 +276,7 @@ def test_reloads_leave_one_batching_thread_and_shutdown_none(settings: Settings,
 
 def test_batching_off_in_the_settings_serves_without_a_thread(settings: Settings, tiny_model: LoadedModel) -> None:
     from serving.app import create_app
-    from tests.serving.conftest import wait_ready
+    from tests.support.server import wait_ready
 
     app = create_app(settings.model_copy(update={"batch_max_wait_ms": 0}), model=tiny_model)
     with TestClient(app) as client:

@@ -20,115 +20,19 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from model.settings import DEFAULT_ROUTING_POLICY, Settings
-from serving.bulk import (
-    BulkError,
-    BulkJob,
-    BulkModel,
-    Columns,
-    Format,
-    JobInterrupted,
-    OnError,
-    Progress,
-    RowError,
-    Summary,
-    resolve_model,
-    score_file,
-)
+from serving.bulk.errors import BulkError, InputRowError, JobInterrupted
+from serving.bulk.formats import Format
+from serving.bulk.inputs import Columns
+from serving.bulk.job import BulkJob, OnError, Progress, Summary
+from serving.bulk.local_engine import score_file
+from serving.bulk.scoring import BulkModel, resolve_model
 from serving.language import LanguageDetector
 from serving.model_loader import LoadedModel
 from serving.policy import RoutingPolicy, load_policy
-from tests.serving.conftest import REPO, Keys
-
-#: Report text that must never appear in an error message or the errors file.
-SECRET = "Meet me behind the old mill at nine, Jonas"
-TEXTS = [
-    "I know where you live and I will hurt you",
-    "Buy cheap followers now at https://cheap.example, limited offer!!!",
-    "Les immigrés sont des parasites qu il faut chasser du pays",
-    "have a lovely day, friend",
-    "Du bist so dumm, verschwinde endlich von hier",
-    "ok",
-    "Ceci est un message parfaitement normal et gentil.",
-    "you people are all idiots and should be banned",
-]
-
-
-def make_reports(n: int, prefix: str = "r") -> list[dict[str, Any]]:
-    """``n`` valid reports that exercise routing: languages, press, signals, hints, reasons."""
-    reports = []
-    for i in range(n):
-        report: dict[str, Any] = {"report_id": f"{prefix}-{i}", "text": f"{TEXTS[i % len(TEXTS)]} ({i})"}
-        if i % 5 == 1:
-            report["reporter_type"] = "press"
-        if i % 4 == 2:
-            report["report_count"] = 12
-        if i % 6 == 3:
-            report["language"] = "de"
-        if i % 7 == 4:
-            report["account"] = {"followers": 250_000, "prior_strikes": 3}
-        if i % 3 == 0:
-            report["reporter_reason"] = "harassment"
-            report["created_at"] = "2026-11-22T10:00:00Z"
-        reports.append(report)
-    return reports
-
-
-def flat(report: dict[str, Any]) -> dict[str, Any]:
-    """A report as a CSV or Parquet row: ``account`` as the flat followers and prior_strikes columns."""
-    row = {k: v for k, v in report.items() if k != "account"}
-    row.update(report.get("account", {}))
-    return row
-
-
-CSV_COLUMNS = ["report_id", "text", "language", "reporter_type", "reporter_reason", "report_count", "followers",
-               "prior_strikes", "created_at"]
-
-
-def write_input(path: Path, reports: list[dict[str, Any]]) -> Path:
-    """``reports`` in the format ``path``'s suffix names."""
-    if path.suffix == ".jsonl":
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reports), encoding="utf-8")
-    elif path.suffix == ".csv":
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, CSV_COLUMNS)
-            writer.writeheader()
-            writer.writerows(flat(r) for r in reports)
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        schema = pa.schema([(c, pa.int64() if c in ("report_count", "followers", "prior_strikes") else pa.string())
-                            for c in CSV_COLUMNS])
-        pq.write_table(pa.Table.from_pylist([flat(r) for r in reports], schema=schema), path)
-    return path
-
-
-def read_output(path: Path) -> list[dict[str, Any]]:
-    """Output rows as Python values, whatever the format (CSV lists split on ``|``, numbers parsed)."""
-    if path.suffix == ".jsonl":
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.read_table(path).to_pylist())
-    with path.open(newline="", encoding="utf-8") as f:
-        return [typed_csv_row(r) for r in csv.DictReader(f)]
-
-
-def typed_csv_row(row: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if key in ("areas", "grey_reasons", "rules"):
-            out[key] = value.split("|") if value else []
-        elif key.startswith(("p_", "area_")) or key == "language_confidence":
-            out[key] = float(value)
-        elif key == "priority":
-            out[key] = int(value)
-        elif key == "grey_area":
-            out[key] = {"true": True, "false": False}[value]
-        else:
-            out[key] = value or None
-    return out
+from tests.support import REPO
+from tests.support.api import Keys
+from tests.support.bulk import SECRET, bad_reports, make_reports, read_output, write_input
+from tests.support.cli import triage
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +126,8 @@ def test_the_decisions_are_the_apis_for_the_same_reports(
 
 
 def test_model_calls_are_length_bucketed_as_the_apis() -> None:
-    from serving import bulk, deps
+    from serving import deps
+    from serving.bulk import scoring as bulk
 
     assert bulk.MODEL_CALL_MAX_PADDING == deps.MODEL_CALL_MAX_PADDING
 
@@ -232,7 +137,7 @@ def test_other_column_names_are_mapped_and_errors_use_them(
     source = tmp_path / "in.csv"
     source.write_text("id,body\nx-1,hello there friend\nx-2,\n", encoding="utf-8")
     columns = Columns(id_column="id", text_column="body")
-    with pytest.raises(RowError, match=r"in\.csv:3: body: String should have at least 1 character"):
+    with pytest.raises(InputRowError, match=r"in\.csv:3: body: String should have at least 1 character"):
         run(job(source, tmp_path / "out.csv", columns=columns), bulk_model, policy, detector)
     summary = run(job(source, tmp_path / "skipped.csv", columns=columns, on_error=OnError.SKIP), bulk_model,
                   policy, detector)
@@ -242,22 +147,13 @@ def test_other_column_names_are_mapped_and_errors_use_them(
 
 # --- bad rows ---------------------------------------------------------------------------------------------------
 
-def bad_reports() -> list[dict[str, Any]]:
-    reports = make_reports(8, prefix="b")
-    reports[2]["text"] = " \u200b "  # empty after normalisation
-    reports[4]["reporter_type"] = "neighbour"
-    reports[4]["text"] = SECRET
-    reports[6]["report_count"] = 0
-    return reports
-
-
 @pytest.mark.parametrize(("suffix", "where"), [("csv", ":4: text: "), ("jsonl", ":3: text: "),
                                                 ("parquet", ": row 3: text: ")])
 def test_a_bad_row_stops_the_job_naming_file_line_and_field(
         suffix: str, where: str, tmp_path: Path, bulk_model: BulkModel, policy: RoutingPolicy,
         detector: LanguageDetector) -> None:
     source = write_input(tmp_path / f"in.{suffix}", bad_reports())
-    with pytest.raises(RowError) as caught:
+    with pytest.raises(InputRowError) as caught:
         run(job(source, tmp_path / "out.jsonl", chunk_size=100), bulk_model, policy, detector)
     assert f"{source}{where}" in str(caught.value)
     assert "empty after normalisation" in str(caught.value)
@@ -327,11 +223,6 @@ def test_a_kill_between_writing_and_committing_a_chunk_loses_nothing_and_repeats
     assert [r["report_id"] for r in read_output(output)] == [f"r-{i}" for i in range(9)]
 
 
-def triage(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "triage", *args], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
-
-
 @pytest.fixture
 def cli_env(tmp_path: Path, tiny_artifact: Path) -> dict[str, str]:
     return {**os.environ, "TRIAGE_WORK_DIR": str(tmp_path / "var"), "TRIAGE_MODEL_PATH": str(tiny_artifact)}
@@ -366,6 +257,7 @@ def start_and_stop(args: list[str], env: dict[str, str], progress_file: Path, si
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+@pytest.mark.slow  # `triage score` processes, interrupted and killed: about 20 s
 def test_ctrl_c_then_a_kill_then_a_rerun_writes_every_row_exactly_once(
         tmp_path: Path, cli_env: dict[str, str]) -> None:
     reports = make_reports(160)
@@ -385,13 +277,13 @@ def test_ctrl_c_then_a_kill_then_a_rerun_writes_every_row_exactly_once(
     assert f"resuming after row {first * 4}" in killed.stderr
     assert committed_chunks(progress_file) < 40, "the kill came before the end"
 
-    finished = triage("score", *args, env=cli_env)
+    finished = triage("score", *args, env=cli_env, timeout=300)
     assert finished.returncode == 0, finished.stderr
     assert "wrote 160 decisions" in finished.stderr
     ids = [r["report_id"] for r in read_output(output)]
     assert ids == [r["report_id"] for r in reports], "every row once, in input order"
 
-    again = triage("score", *args, env=cli_env)
+    again = triage("score", *args, env=cli_env, timeout=300)
     assert again.returncode == 0
     assert "this job already finished (160 rows written, 0 skipped); nothing to do" in again.stderr
     assert not (tmp_path / "var" / "triage.db").exists(), "nothing is stored in the service database"
@@ -490,6 +382,7 @@ def test_usage_errors_exit_2_naming_the_option(runner: CliRunner, tmp_path: Path
     assert not (tmp_path / "o.csv").exists()
 
 
+@pytest.mark.slow  # loads the model twice through the CLI: about 7 s
 def test_the_command_scores_with_ignored_columns_and_reports_a_bad_row_without_its_text(
         runner: CliRunner, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"

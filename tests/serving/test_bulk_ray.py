@@ -18,19 +18,29 @@ from typing import Any
 
 import pytest
 
-from serving.bulk import BulkJob, BulkModel, Format, OnError, RowError, score_file
+from serving.bulk.errors import InputRowError
+from serving.bulk.formats import Format
+from serving.bulk.job import BulkJob, OnError
+from serving.bulk.local_engine import score_file
+from serving.bulk.scoring import BulkModel
 from serving.language import LanguageDetector
 from serving.model_loader import LoadedModel
 from serving.policy import RoutingPolicy
-from tests.serving.test_bulk import SECRET, bad_reports, make_reports, read_output, typed_csv_row, write_input
+from tests.support.bulk import SECRET, bad_reports, make_reports, read_output, typed_csv_row, write_input
+from tests.support.extras import needs_extra, require_extra
 
-pytest.importorskip("ray", reason="the Ray engine needs the batch extra (ray[data])")
-# Ray Data's own DataContext warns about its own deprecated fields when it is created: not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+pytestmark = [
+    # Without Ray (the `batch` extra) skipped, and the summary says why; in CI (CI=true) a failure instead.
+    needs_extra("ray", extra="batch"),
+    pytest.mark.slow,  # a local Ray cluster: about 10 s to start, and each test starts actors
+    # Ray Data's own DataContext warns about its own deprecated fields when it is created: not ours to fix.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context"),
+]
 
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[None]:
+    require_extra("ray", extra="batch")
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=150 * 2**20,
@@ -96,7 +106,7 @@ def assert_same_rows(ray_rows: list[dict[str, Any]], local_rows: list[dict[str, 
 def test_ray_gives_the_local_engines_decisions(
         source: str, target: str, ray_cluster: None, tmp_path: Path, bulk_model: BulkModel,
         policy: RoutingPolicy) -> None:
-    from serving.bulk_ray import score_on_ray
+    from serving.bulk.ray_engine import score_on_ray
 
     data = write_input(tmp_path / f"in.{source}", make_reports(12))
     local = tmp_path / f"local.{target}"
@@ -111,7 +121,7 @@ def test_ray_gives_the_local_engines_decisions(
 
 def test_ray_skips_bad_rows_into_the_errors_file_and_decides_the_rest_as_the_local_engine(
         ray_cluster: None, tmp_path: Path, bulk_model: BulkModel, policy: RoutingPolicy) -> None:
-    from serving.bulk_ray import score_on_ray
+    from serving.bulk.ray_engine import score_on_ray
 
     data = write_input(tmp_path / "in.jsonl", bad_reports())
     local = tmp_path / "local.jsonl"
@@ -132,12 +142,12 @@ def test_ray_skips_bad_rows_into_the_errors_file_and_decides_the_rest_as_the_loc
 
 def test_ray_stops_at_a_bad_row_naming_it_and_leaves_no_output(
         ray_cluster: None, tmp_path: Path, bulk_model: BulkModel, policy: RoutingPolicy) -> None:
-    from serving.bulk_ray import score_on_ray
+    from serving.bulk.ray_engine import score_on_ray
 
     reports = make_reports(8, prefix="b")
     reports[2]["text"] = " \u200b "  # empty after normalisation
     data = write_input(tmp_path / "in.parquet", reports)
     output = tmp_path / "ray.parquet"
-    with pytest.raises(RowError, match=r"in\.parquet: report_id 'b-2': text: .*empty after normalisation"):
+    with pytest.raises(InputRowError, match=r"in\.parquet: report_id 'b-2': text: .*empty after normalisation"):
         score_on_ray(ray_job(data, output), bulk_model, policy, concurrency=1)
     assert not output.exists() and not (tmp_path / "ray.parquet.partial").exists()

@@ -15,7 +15,7 @@ from serving.auth import revoke_key
 from serving.db.engine import transaction
 from serving.db.models import AuditRow, ReviewDecisionRow
 from serving.model_loader import LoadedModel
-from tests.serving.conftest import Keys, start_client
+from tests.support.api import Keys, start_client
 
 Console = tuple[TestClient, Keys]
 

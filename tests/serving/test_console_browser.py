@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serving.conftest import REPO, triage
+from tests.support import REPO
+from tests.support.cli import triage
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # Chromium, and a `triage serve` process
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 #: Where the test run leaves its screenshots (ignored by git).
 SCREENSHOTS = Path(os.environ.get("TRIAGE_TEST_ARTIFACTS", REPO / "var" / "test-artifacts"))

@@ -25,7 +25,7 @@ from serving.db.engine import current_revision, head_revision, make_engine, make
 from serving.db.models import ApiKeyRow, AuditRow, Base, QueueItemRow, ReportRow, RouteRow, ScoreRow
 from serving.deps import AppState
 from serving.service import ReportConflict, ScoringService
-from tests.serving.conftest import Keys
+from tests.support.api import Keys
 
 THREADS = 8
 

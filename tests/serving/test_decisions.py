@@ -22,7 +22,8 @@ from serving.db.models import ReportRow, RouteRow, ScoreRow
 from serving.decisions import export_decisions
 from serving.model_loader import LoadedModel
 from tests.factories import MINI_SOURCES
-from tests.serving.conftest import Keys, start_client, triage
+from tests.support.api import Keys, start_client
+from tests.support.cli import triage
 from training.data.generic import read_generic
 
 API = tuple[TestClient, Keys]
@@ -336,6 +337,7 @@ def test_two_decision_files_are_two_sources(api: API, mini_datasets: Path, tmp_p
 
 # --- the CLI ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # `triage decisions` processes
 def test_the_cli_exports_decisions_to_the_work_folder(api: API, env: dict[str, str], tmp_path: Path) -> None:
     client, keys = api  # the same database as `env`: tmp_path / triage.db
     send_press_reports(client, keys, ["an article quotes this threat against the mayor",
@@ -357,6 +359,7 @@ def test_the_cli_exports_decisions_to_the_work_folder(api: API, env: dict[str, s
     assert later.stdout.startswith("wrote 0 decisions to ")
 
 
+@pytest.mark.slow  # a `triage decisions` process
 def test_the_cli_refuses_a_bad_since(env: dict[str, str]) -> None:
     result = triage("decisions", "export", "--since", "last tuesday", env=env)
 

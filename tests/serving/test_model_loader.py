@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from model.registry import ModelLoadError
 from model.settings import Settings
 from model.taxonomy import get_taxonomy
-from serving.model_loader import ModelLoadError, load_model
+from serving.model_loader import load_model
 
 REPO = Path(__file__).resolve().parents[2]
 

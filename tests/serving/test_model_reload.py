@@ -7,7 +7,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,9 @@ from fastapi.testclient import TestClient
 
 from model.artifact import REGISTERED_MODEL
 from model.settings import Settings
-from tests.serving.conftest import Keys, free_port, register_versions, registry_client
+from tests.support.api import Keys, create_keys
+from tests.support.registry import register_versions, registry_client
+from tests.support.server import Condition, free_port, wait_ready
 
 API = tuple[TestClient, Keys]
 POLL_SECONDS = 0.2
@@ -61,33 +63,19 @@ def running(settings: Settings) -> Iterator[API]:
     """The app started as `triage serve` starts it (no preloaded model), with a key of each role; the model
     may not be loaded yet."""
     from serving.app import create_app
-    from serving.auth import Role, create_key
-    from serving.db.engine import transaction
 
     app = create_app(settings)
     with TestClient(app) as client:
-        with transaction(app.state.triage.sessions) as session:
-            made = {role: create_key(session, f"test-{role.value}", role) for role in Role}
-        headers = {role: {"Authorization": f"Bearer {key.secret}"} for role, key in made.items()}
-        yield client, Keys(intake=headers[Role.INTAKE], reviewer=headers[Role.REVIEWER], admin=headers[Role.ADMIN],
-                           intake_id=made[Role.INTAKE].key_id, reviewer_id=made[Role.REVIEWER].key_id,
-                           admin_id=made[Role.ADMIN].key_id)
+        yield client, create_keys(app)
 
 
-def ready_when(client: TestClient, condition: Callable[[int, dict[str, Any]], bool]) -> dict[str, Any]:
+def ready_when(client: TestClient, condition: Condition) -> dict[str, Any]:
     """The /ready body once ``condition(status, body)`` holds; fails after DEADLINE_SECONDS."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        response = client.get("/ready")
-        body: dict[str, Any] = response.json()
-        if condition(response.status_code, body):
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"/ready never got there in {DEADLINE_SECONDS}s: {response.status_code} {body}")
-        time.sleep(0.05)
+    body: dict[str, Any] = wait_ready(client, DEADLINE_SECONDS, until=condition).json()
+    return body
 
 
-def serves(version: str) -> Callable[[int, dict[str, Any]], bool]:
+def serves(version: str) -> Condition:
     return lambda status, body: status == 200 and body["model"]["version"] == version
 
 
@@ -131,15 +119,20 @@ def test_a_new_champion_is_served_without_a_restart(
     assert reloaded.source == "models:/triage-classifier@champion"  # type: ignore[attr-defined]
 
 
+def champion_moved_to(broken_version: str, registry: Settings, client: TestClient) -> dict[str, Any]:
+    """Once version 1 serves, move ``champion`` to a version that cannot load; the /ready body that says so."""
+    ready_when(client, serves("1"))
+    move(registry, "champion", broken_version)
+    return ready_when(client, lambda status, body: "reload_error" in body["model"])
+
+
+@pytest.mark.slow  # about 8 s: downloads and fails to load a version
 def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
     registry: Settings, broken_version: str, tmp_path: Path
 ) -> None:
     with running(serving(registry, tmp_path)) as api:
         client, _ = api
-        ready_when(client, serves("1"))
-
-        move(registry, "champion", broken_version)
-        body = ready_when(client, lambda status, body: "reload_error" in body["model"])
+        body = champion_moved_to(broken_version, registry, client)
         assert body["status"] == "ready" and body["model"]["version"] == "1"
         assert f"version {broken_version}" in body["model"]["reload_error"]
         assert client.get("/ready").status_code == 200
@@ -152,14 +145,13 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
         assert scored_by(api, "after") == "2"
 
 
+@pytest.mark.slow  # about 7 s: downloads and fails to load a version
 def test_moving_the_alias_back_clears_the_reload_error(
     registry: Settings, broken_version: str, tmp_path: Path
 ) -> None:
     with running(serving(registry, tmp_path)) as api:
         client, _ = api
-        ready_when(client, serves("1"))
-        move(registry, "champion", broken_version)
-        ready_when(client, lambda status, body: "reload_error" in body["model"])
+        champion_moved_to(broken_version, registry, client)
 
         move(registry, "champion", "1")
         body = ready_when(client, lambda status, body: "reload_error" not in body["model"])
@@ -210,6 +202,7 @@ def test_an_unreachable_registry_leaves_the_model_serving_and_its_password_unlog
     assert "hunter2" not in logged
 
 
+@pytest.mark.slow  # about 6 s: the app started twice (two downloads), and a 1 s wait
 def test_with_polling_off_the_served_model_stays_until_a_restart(
     registry: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -29,7 +29,9 @@ from serving.perspective import (
     mapping_table,
     sentence_spans,
 )
-from tests.serving.conftest import REPO, Keys, triage
+from tests.support import REPO
+from tests.support.api import Keys
+from tests.support.cli import triage
 
 API = tuple[TestClient, Keys]
 URL = "/v1alpha1/comments:analyze"
@@ -428,6 +430,7 @@ def test_the_openapi_description_documents_the_route(api: API) -> None:
 
 # --- what a Perspective client sends, over real HTTP ----------------------------------------------------
 
+@pytest.mark.slow  # a `triage serve` process
 def test_googles_python_client_request_against_the_real_server(server: tuple[str, Any, Path],
                                                                env: dict[str, str]) -> None:
     """`discovery.build("commentanalyzer", "v1alpha1", developerKey=KEY, ...).comments().analyze(body=...)

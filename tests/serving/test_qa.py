@@ -7,7 +7,7 @@ import pytest
 from model.settings import Settings
 from serving.model_loader import LoadedModel
 from serving.qa import Pair, cohen_kappa, summarise
-from tests.serving.conftest import start_client
+from tests.support.api import start_client
 
 
 def test_cohen_kappa_matches_a_hand_computed_value() -> None:

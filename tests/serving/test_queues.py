@@ -19,7 +19,7 @@ from serving.db.engine import transaction
 from serving.db.models import AuditRow, QueueItemRow, ReviewDecisionRow, utcnow
 from serving.deps import AppState
 from serving.model_loader import LoadedModel
-from tests.serving.conftest import Keys, start_client
+from tests.support.api import Keys, start_client
 
 API = tuple[TestClient, Keys]
 REMOVE = {"risk_tier": "high", "policy_areas": ["violence_incitement"], "action": "remove", "note": "credible"}

@@ -10,7 +10,7 @@ import pytest
 from model.settings import Settings
 from serving.model_loader import LoadedModel
 from serving.ratelimit import RateLimiter
-from tests.serving.conftest import start_client
+from tests.support.api import start_client
 
 
 class Clock:

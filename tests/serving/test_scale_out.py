@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -30,8 +29,12 @@ from sqlalchemy import Engine, func, select
 from serving.auth import Role, create_key, revoke_key
 from serving.db.engine import current_revision, head_revision, make_engine, make_sessionmaker, transaction
 from serving.db.models import AuditRow, QueueItemRow, ReportRow
-from tests.serving.conftest import REPO, free_port, postgres_database, triage
+from tests.support import REPO
+from tests.support.cli import triage
+from tests.support.database import postgres_database
+from tests.support.server import start_server
 
+pytestmark = pytest.mark.slow  # `triage serve` processes (two at once), and processes migrating together
 #: Server B remembers an authenticated key this long; server A not at all.
 CACHE_SECONDS_B = 4.0
 REMOVE = {"risk_tier": "high", "policy_areas": ["violence_incitement"], "action": "remove", "note": "credible"}
@@ -67,36 +70,6 @@ class Cluster:
         return {"Authorization": f"Bearer {key.secret}"}
 
 
-def _start(env: dict[str, str], log: Path) -> tuple[str, subprocess.Popen[str]]:
-    port = free_port()
-    with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "triage", "serve", "--port", str(port)], env=env,
-                                   cwd=REPO, stdout=out, stderr=subprocess.STDOUT, text=True)
-    return f"http://127.0.0.1:{port}", process
-
-
-def _wait_ready(base: str, process: subprocess.Popen[str], log: Path, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"{base} exited at start-up:\n{log.read_text()}"
-        try:
-            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{base} not ready in time:\n{log.read_text()}")
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, tiny_artifact: Path) -> Iterator[Cluster]:
     """Two `triage serve` processes on one fresh PostgreSQL database, started at the same moment (so both run
@@ -111,20 +84,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, tiny_artifact: Path) -> It
               "TRIAGE_RATE_LIMIT_PER_SECOND": "0"}
     envs = {"a": {**common, "TRIAGE_WORK_DIR": str(root / "a-var"), "TRIAGE_AUTH_CACHE_SECONDS": "0"},
             "b": {**common, "TRIAGE_WORK_DIR": str(root / "b-var"), "TRIAGE_AUTH_CACHE_SECONDS": str(CACHE_SECONDS_B)}}
-    started = {name: (*_start(env, root / f"{name}.log"), root / f"{name}.log") for name, env in envs.items()}
+    started = {name: start_server(env, root / f"{name}.log") for name, env in envs.items()}
     engine = make_engine(url)
     try:
         deadline = time.monotonic() + 120  # both load the model at once, on a loaded CI machine
-        for base, process, log in started.values():
-            _wait_ready(base, process, log, deadline)
-        a, b = (Server(name, base, process, log, httpx.Client(base_url=base, timeout=60))
-                for name, (base, process, log) in started.items())
+        for live in started.values():
+            live.wait_ready(deadline=deadline)
+        a, b = (Server(name, live.base, live.process, live.log_path, httpx.Client(base_url=live.base, timeout=60))
+                for name, live in started.items())
         yield Cluster(a=a, b=b, url=url, engine=engine, env=common)
         a.client.close()
         b.client.close()
     finally:
-        for _, process, _ in started.values():
-            _stop(process)
+        for live in started.values():
+            live.stop(strict=False)
         engine.dispose()
         databases.close()
 

@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.serving.conftest import REPO, triage
+from tests.support import REPO
+from tests.support.cli import triage
 
+pytestmark = pytest.mark.slow  # `triage serve` and `triage keys` as processes
 TEXT = "Please check this listing, the seller keeps asking for gift cards"
 
 

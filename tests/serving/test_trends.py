@@ -12,7 +12,7 @@ from sqlalchemy import update
 from serving.db.engine import transaction
 from serving.db.models import ReportRow
 from serving.trends import poisson_tail, spike, window_counts
-from tests.serving.conftest import Keys
+from tests.support.api import Keys
 
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -8,8 +8,6 @@ import json
 import logging
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -30,7 +28,10 @@ from serving.db.engine import make_engine, make_sessionmaker, ping, transaction,
 from serving.db.models import AuditRow, QueueItemRow, ReportRow, WebhookEventRow, utcnow
 from serving.metrics import Metrics
 from serving.model_loader import LoadedModel
-from tests.serving.conftest import REPO, Keys, free_port, start_client
+from tests.support import REPO
+from tests.support.api import Keys, start_client
+from tests.support.cli import triage
+from tests.support.server import free_port
 
 SECRET = "whsec-test-" + "k" * 32
 TEXT = "Meet me behind the old mill at nine, Jonas, come alone"
@@ -474,10 +475,10 @@ def test_a_webhook_url_without_a_secret_is_refused() -> None:
     assert Settings(webhook_secret=SECRET).webhook_url is None  # a secret alone turns nothing on
 
 
+@pytest.mark.slow  # a `triage serve` process
 def test_the_server_does_not_start_with_a_webhook_url_and_no_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_WEBHOOK")}
     env.update(TRIAGE_WORK_DIR=str(tmp_path / "var"), TRIAGE_WEBHOOK_URL="http://127.0.0.1:9/hooks")
-    done = subprocess.run([sys.executable, "-m", "triage", "serve", "--port", str(free_port())], env=env,
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = triage("serve", "--port", str(free_port()), env=env, timeout=60)
     assert done.returncode != 0
     assert "TRIAGE_WEBHOOK_SECRET is required when TRIAGE_WEBHOOK_URL is set" in done.stderr

@@ -1,11 +1,12 @@
-"""Helpers for the deployment checks: the Dockerfile's instructions, parsed."""
+"""The Dockerfiles of the deployment checks, and their instructions parsed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO
+
 DOCKERFILES = [REPO / "Dockerfile", REPO / "deploy" / "mlflow" / "Dockerfile"]
 INSTALL_SCRIPT = "deploy/install-serving.sh"
 
