@@ -5,7 +5,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-# Tests marked slow (the quick training run, about 12 minutes) run in CI (CI=true) and with `make test-slow`.
+# Tests marked slow (the quick training run, about 15 minutes; live servers and CLI subprocesses, Ray, fuzzing,
+# crash and kill tests) run in CI (CI=true) and with `make test-slow`.
 PYTEST_ARGS ?= $(if $(filter true,$(CI)),,-m "not slow")
 
 .PHONY: demo serve test test-slow lint typecheck unit install install-dev clean

@@ -15,7 +15,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationInfo, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Where the routing policy shipped with the service lives; TRIAGE_ROUTING_POLICY points elsewhere.
-DEFAULT_ROUTING_POLICY = Path(__file__).resolve().parents[1] / "serving" / "routing_policy.toml"
+DEFAULT_ROUTING_POLICY = Path(__file__).resolve().with_name("routing_policy.toml")
 
 
 class Settings(BaseSettings):
@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     )
     session_max_age_hours: int = Field(default=10, ge=1, le=72, description="A console sign-in lasts this long.")
 
-    # --- Webhooks (serving/webhooks.py) ------------------------------------------------------------------
+    # --- Webhooks (serving/webhooks/) ------------------------------------------------------------------
     webhook_url: AnyHttpUrl | None = Field(
         default=None,
         description="POST high-risk and SLA-breach events here (JSON, HMAC-signed, retried). Unset: no events are "

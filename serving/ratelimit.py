@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class Admission:
     allowed: bool
     #: Seconds until a request would be allowed again (0 when allowed).
     retry_after: float
@@ -29,7 +29,7 @@ class Decision:
         return str(max(1, math.ceil(self.retry_after)))
 
 
-ALLOWED = Decision(allowed=True, retry_after=0.0)
+ALLOWED = Admission(allowed=True, retry_after=0.0)
 
 
 class RateLimiter:
@@ -54,7 +54,7 @@ class RateLimiter:
     def describe(self) -> str:
         return f"{self.rate:g} requests per second, bursts of {self.burst}" if self.enabled else "off"
 
-    def acquire(self, key: str) -> Decision:
+    def acquire(self, key: str) -> Admission:
         """Take one token from ``key``'s bucket if there is one."""
         if not self.enabled:
             return ALLOWED
@@ -67,7 +67,7 @@ class RateLimiter:
                 self._buckets[key] = (tokens - 1.0, now)
                 return ALLOWED
             self._buckets[key] = (tokens, now)
-            return Decision(allowed=False, retry_after=(1.0 - tokens) / self.rate)
+            return Admission(allowed=False, retry_after=(1.0 - tokens) / self.rate)
 
     def _maybe_sweep(self, now: float) -> None:
         """Every ``sweep_every`` calls, forget the buckets that have refilled (the same as no bucket)."""

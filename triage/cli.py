@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from evaluation.analyse import analyse_app
 from evaluation.cli import evaluate_command
 from evaluation.promote import promote_command, rollback_command
-from serving.bulk import score_command
+from serving.bulk.command import score_command
 from serving.cli import db_app, decisions_app, keys_app, serve_command
 from training.cli import data_app, export_command, train_command
 
@@ -15,6 +16,8 @@ app = typer.Typer(
     help="Triage: ML-assisted risk scoring and routing of content reports.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Help texts are plain text: "[default: ...]" is not rich markup to drop.
+    rich_markup_mode=None,
 )
 app.add_typer(data_app, name="data")
 app.command("train")(train_command)
@@ -22,6 +25,7 @@ app.command("export")(export_command)
 app.command("evaluate")(evaluate_command)
 app.command("promote")(promote_command)
 app.command("rollback")(rollback_command)
+app.add_typer(analyse_app, name="analyse")
 app.command("serve")(serve_command)
 app.command("score")(score_command)
 app.add_typer(keys_app, name="keys")

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluation.harness import EvaluationResult, Labels, SliceMetrics
+from evaluation.harness import EvaluationResult, SliceMetrics, TrueLabels
 from evaluation.metrics import Bools, Floats
 from model.artifact import ArtifactMeta
 from model.scorer import decide_tiers
@@ -72,7 +72,7 @@ class Check(BaseModel):
         return "PASS" if self.passed else "FAIL"
 
 
-class Decision(BaseModel):
+class Verdict(BaseModel):
     promote: bool
     checks: list[Check]
     #: Flat numbers for MLflow metrics: ``champion.<headline>``, ``challenger.<headline>``, ``diff.<metric>``,
@@ -121,7 +121,7 @@ def high_risk_hits(meta: ArtifactMeta, rows: Sequence[Mapping[str, Any]], tier_p
     """For each truly high-risk row (in row order), whether the deployed decision (``decide_tiers`` at the
     artifact's threshold) calls it high; the mean is the high-risk recall of ``measure``."""
     high = meta.tier_labels.index(HIGH)
-    true = Labels(rows, meta).tier
+    true = TrueLabels(rows, meta).tier
     decided = decide_tiers(tier_probs, high, meta.thresholds.high_risk)
     hits: Bools = decided[true == high] == high
     return hits
@@ -224,7 +224,7 @@ def _headline(prefix: str, result: EvaluationResult) -> dict[str, float]:
     return {f"{prefix}.{key}": value for key, value in result.headline().items()}
 
 
-def judge(champion: Contender | None, challenger: Contender, config: GuardConfig | None = None) -> Decision:
+def judge(champion: Contender | None, challenger: Contender, config: GuardConfig | None = None) -> Verdict:
     """Whether ``challenger`` may replace ``champion`` (None: there is none yet), with every check and the
     numbers behind it. Both must have been evaluated on the same rows, in the same order."""
     config = config or GuardConfig()
@@ -235,7 +235,7 @@ def judge(champion: Contender | None, challenger: Contender, config: GuardConfig
                       f"on its own metrics (tier macro-F1 {challenger.result.tier_macro_f1:.3f}, "
                       f"high-risk recall {challenger.result.high_risk.recall:.3f} on "
                       f"{challenger.result.high_risk.n_high:,} rows)")
-        return Decision(promote=True, checks=[check], evidence=evidence, config=config)
+        return Verdict(promote=True, checks=[check], evidence=evidence, config=config)
 
     a, b = champion.result, challenger.result
     if a.n != b.n or champion.high_hits.shape != challenger.high_hits.shape:
@@ -244,7 +244,7 @@ def judge(champion: Contender | None, challenger: Contender, config: GuardConfig
     evidence.update(_headline("champion", a))
     taxonomy = _taxonomy_check(champion, challenger)
     if not taxonomy.passed:
-        return Decision(promote=False, checks=[taxonomy], evidence=evidence, config=config)
+        return Verdict(promote=False, checks=[taxonomy], evidence=evidence, config=config)
 
     recall = recall_difference(champion.high_hits, challenger.high_hits, confidence=config.confidence,
                                resamples=config.bootstrap, seed=config.seed)
@@ -267,4 +267,4 @@ def judge(champion: Contender | None, challenger: Contender, config: GuardConfig
     checks += languages
     evidence.update(language_evidence)
     promote = all(c.passed for c in checks if c.judged)
-    return Decision(promote=promote, checks=checks, evidence=evidence, config=config)
+    return Verdict(promote=promote, checks=checks, evidence=evidence, config=config)
