@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serving.idempotency import HEADER as IDEMPOTENCY_HEADER
+from serving.idempotency import KeyReused
 from serving.queues import QueueError
 from serving.schemas import ErrorBody, FieldError
 from serving.service import ReportConflict
@@ -83,6 +85,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueueError)
     async def _queue(_: Request, exc: QueueError) -> JSONResponse:
         return error_response(exc.status, _HTTP_CODES.get(exc.status, "error"), exc.message)
+
+    @app.exception_handler(KeyReused)
+    async def _key_reused(_: Request, exc: KeyReused) -> JSONResponse:
+        return error_response(422, "invalid_request", str(exc),
+                              [FieldError(field=f"headers.{IDEMPOTENCY_HEADER}", message=str(exc))])
 
     @app.exception_handler(ReportConflict)
     async def _conflict(_: Request, exc: ReportConflict) -> JSONResponse:

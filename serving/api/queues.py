@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Header, Path, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from model.schema import ReviewDecision
-from serving import queues
+from serving import idempotency, queues
+from serving.auth import Principal
 from serving.db.engine import transaction
 from serving.db.models import QueueItemRow, ReportRow, ReviewDecisionRow, utcnow
 from serving.deps import ReviewerKey, StateDep
@@ -57,6 +61,27 @@ ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The queue item's i
 #: A queue name as the routing policy allows it (``serving.policy.QueueName``): anything else names no queue and is
 #: refused by name (422), never passed to the database (PostgreSQL refuses a NUL character in a query).
 QueueName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="The queue's name.")]
+#: A claim, release, reassign or decide sent with a key acts once: a retry gets the first answer again.
+IdempotencyKey = Annotated[str | None, Header(
+    alias=idempotency.HEADER, pattern=idempotency.KEY_PATTERN,
+    description="A key of your choosing (a UUID), new for each action: a retry of the same request with the same "
+                "key returns the first answer (header Idempotent-Replayed: true) instead of acting again. Kept "
+                "for 24 hours.")]
+
+
+def _once(state: StateDep, reviewer: Principal, key: str | None, action: str, target: str, body: object,
+          act: Callable[[Session], tuple[int, BaseModel | None]]) -> Response:
+    """``act`` at most once per idempotency key (``serving.idempotency``); its answer as JSON."""
+    def answer(session: Session) -> idempotency.Answer:
+        status, out = act(session)
+        return idempotency.Answer(status, out.model_dump(mode="json") if out is not None else {})
+
+    print_ = idempotency.fingerprint(action, target, body)
+    result = idempotency.once(state.sessions, reviewer.key_id, key, print_, answer)
+    if result.status_code == 204:
+        return Response(status_code=204)
+    headers = {idempotency.REPLAYED_HEADER: "true"} if result.replayed else None
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
 
 def item_out(session: Session, item: QueueItemRow) -> ItemOut:
@@ -96,12 +121,13 @@ def queue_overview(session: Session, now: datetime) -> list[QueueOut]:
 @router.post("/queues/{queue}:claim", response_model=ItemOut, status_code=200,
              responses={**ERRORS, 204: {"description": "Nothing to claim in this queue."}},
              summary="Claim the most urgent item of a queue (a lease that expires)")
-def claim(queue: QueueName, state: StateDep, reviewer: ReviewerKey) -> ItemOut | Response:
-    with transaction(state.sessions) as session:
+def claim(queue: QueueName, state: StateDep, reviewer: ReviewerKey,
+          idempotency_key: IdempotencyKey = None) -> Response:
+    def act(session: Session) -> tuple[int, BaseModel | None]:
         item = queues.claim_next(session, queue, reviewer, state.policy)
-        if item is None:
-            return Response(status_code=204)
-        return item_out(session, item)
+        return (204, None) if item is None else (200, item_out(session, item))
+
+    return _once(state, reviewer, idempotency_key, "claim", queue, None, act)
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, responses=ITEM_ERRORS,
@@ -113,24 +139,28 @@ def get_item(item_id: ItemId, state: StateDep, reviewer: ReviewerKey) -> ItemOut
 
 @router.post("/items/{item_id}:release", response_model=ItemOut, responses=ITEM_ERRORS,
              summary="Give a claimed item back to its queue")
-def release(item_id: ItemId, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
-    with transaction(state.sessions) as session:
-        return item_out(session, queues.release(session, item_id, reviewer))
+def release(item_id: ItemId, state: StateDep, reviewer: ReviewerKey,
+            idempotency_key: IdempotencyKey = None) -> Response:
+    return _once(state, reviewer, idempotency_key, "release", str(item_id), None,
+                 lambda session: (200, item_out(session, queues.release(session, item_id, reviewer))))
 
 
 @router.post("/items/{item_id}:reassign", response_model=ItemOut, responses=BODY_ERRORS,
              summary="Hand an item to another reviewer")
-def reassign(item_id: ItemId, body: ReassignRequest, state: StateDep, reviewer: ReviewerKey) -> ItemOut:
-    with transaction(state.sessions) as session:
-        return item_out(session, queues.reassign(session, item_id, body.to, reviewer, state.policy))
+def reassign(item_id: ItemId, body: ReassignRequest, state: StateDep, reviewer: ReviewerKey,
+             idempotency_key: IdempotencyKey = None) -> Response:
+    return _once(state, reviewer, idempotency_key, "reassign", str(item_id), body.model_dump(mode="json"),
+                 lambda session: (200, item_out(session, queues.reassign(session, item_id, body.to, reviewer,
+                                                                          state.policy))))
 
 
 @router.post("/items/{item_id}:decide", response_model=ReviewDecisionOut, responses=BODY_ERRORS,
              summary="Decide a claimed item: final tier, policy areas, action, note")
-def decide(item_id: ItemId, body: ReviewDecision, state: StateDep, reviewer: ReviewerKey) -> ReviewDecisionOut:
-    with transaction(state.sessions) as session:
-        row = queues.decide(session, item_id, reviewer, body, state.policy)
-        return decision_out(session, row)
+def decide(item_id: ItemId, body: ReviewDecision, state: StateDep, reviewer: ReviewerKey,
+           idempotency_key: IdempotencyKey = None) -> Response:
+    return _once(state, reviewer, idempotency_key, "decide", str(item_id), body.model_dump(mode="json"),
+                 lambda session: (200, decision_out(session, queues.decide(session, item_id, reviewer, body,
+                                                                           state.policy))))
 
 
 def decision_out(session: Session, row: ReviewDecisionRow) -> ReviewDecisionOut:

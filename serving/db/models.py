@@ -224,3 +224,23 @@ class WebhookEventRow(Base):
     delivered_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None]
+
+
+class IdempotentActionRow(Base):
+    """The first answer to a review action sent with an ``Idempotency-Key``: a retry of the same request by
+    the same key gets it again instead of acting twice (``serving.idempotency``). Ids and labels only, as the
+    API answered them; the report text is not kept here."""
+
+    __tablename__ = "idempotent_actions"
+    __table_args__ = (UniqueConstraint("principal", "idempotency_key", name="uq_idempotent_actions_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: The API key id that sent the request: keys are scoped to it.
+    principal: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    #: sha256 of the method, the route and its path parameters, and the body: a key reused for another
+    #: request is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(index=True)
