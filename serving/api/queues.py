@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from model.schema import ReviewDecision
@@ -69,19 +68,29 @@ IdempotencyKey = Annotated[str | None, Header(
                 "for 24 hours.")]
 
 
-def _once(state: StateDep, reviewer: Principal, key: str | None, action: str, target: str, body: object,
-          act: Callable[[Session], tuple[int, BaseModel | None]]) -> Response:
-    """``act`` at most once per idempotency key (``serving.idempotency``); its answer as JSON."""
-    def answer(session: Session) -> idempotency.Answer:
-        status, out = act(session)
-        return idempotency.Answer(status, out.model_dump(mode="json") if out is not None else {})
+def _render(session: Session, outcome: idempotency.Outcome) -> dict[str, Any]:
+    """The answer's body: the queue item or the review decision the action produced, as it is now."""
+    assert outcome.id is not None
+    if outcome.kind == "decision":
+        decision = session.get(ReviewDecisionRow, outcome.id)
+        assert decision is not None
+        return decision_out(session, decision).model_dump(mode="json")
+    return item_out(session, queues.get_item(session, outcome.id)).model_dump(mode="json")
 
+
+def _once(state: StateDep, reviewer: Principal, key: str | None, action: str, target: str, body: object,
+          act: Callable[[Session], idempotency.Outcome]) -> Response:
+    """``act`` at most once per idempotency key (``serving.idempotency``); its answer as JSON."""
     print_ = idempotency.fingerprint(action, target, body)
-    result = idempotency.once(state.sessions, reviewer.key_id, key, print_, answer)
-    if result.status_code == 204:
-        return Response(status_code=204)
-    headers = {idempotency.REPLAYED_HEADER: "true"} if result.replayed else None
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+    answer = idempotency.once(state.sessions, reviewer.key_id, key, print_, act, _render)
+    if answer.body is None:
+        return Response(status_code=answer.status_code)
+    headers = {idempotency.REPLAYED_HEADER: "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
+
+
+def _item(item: QueueItemRow | None) -> idempotency.Outcome:
+    return idempotency.Outcome(204) if item is None else idempotency.Outcome(200, "item", item.id)
 
 
 def item_out(session: Session, item: QueueItemRow) -> ItemOut:
@@ -123,11 +132,8 @@ def queue_overview(session: Session, now: datetime) -> list[QueueOut]:
              summary="Claim the most urgent item of a queue (a lease that expires)")
 def claim(queue: QueueName, state: StateDep, reviewer: ReviewerKey,
           idempotency_key: IdempotencyKey = None) -> Response:
-    def act(session: Session) -> tuple[int, BaseModel | None]:
-        item = queues.claim_next(session, queue, reviewer, state.policy)
-        return (204, None) if item is None else (200, item_out(session, item))
-
-    return _once(state, reviewer, idempotency_key, "claim", queue, None, act)
+    return _once(state, reviewer, idempotency_key, "claim", queue, None,
+                 lambda session: _item(queues.claim_next(session, queue, reviewer, state.policy)))
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, responses=ITEM_ERRORS,
@@ -142,7 +148,7 @@ def get_item(item_id: ItemId, state: StateDep, reviewer: ReviewerKey) -> ItemOut
 def release(item_id: ItemId, state: StateDep, reviewer: ReviewerKey,
             idempotency_key: IdempotencyKey = None) -> Response:
     return _once(state, reviewer, idempotency_key, "release", str(item_id), None,
-                 lambda session: (200, item_out(session, queues.release(session, item_id, reviewer))))
+                 lambda session: _item(queues.release(session, item_id, reviewer)))
 
 
 @router.post("/items/{item_id}:reassign", response_model=ItemOut, responses=BODY_ERRORS,
@@ -150,8 +156,7 @@ def release(item_id: ItemId, state: StateDep, reviewer: ReviewerKey,
 def reassign(item_id: ItemId, body: ReassignRequest, state: StateDep, reviewer: ReviewerKey,
              idempotency_key: IdempotencyKey = None) -> Response:
     return _once(state, reviewer, idempotency_key, "reassign", str(item_id), body.model_dump(mode="json"),
-                 lambda session: (200, item_out(session, queues.reassign(session, item_id, body.to, reviewer,
-                                                                          state.policy))))
+                 lambda session: _item(queues.reassign(session, item_id, body.to, reviewer, state.policy)))
 
 
 @router.post("/items/{item_id}:decide", response_model=ReviewDecisionOut, responses=BODY_ERRORS,
@@ -159,8 +164,8 @@ def reassign(item_id: ItemId, body: ReassignRequest, state: StateDep, reviewer: 
 def decide(item_id: ItemId, body: ReviewDecision, state: StateDep, reviewer: ReviewerKey,
            idempotency_key: IdempotencyKey = None) -> Response:
     return _once(state, reviewer, idempotency_key, "decide", str(item_id), body.model_dump(mode="json"),
-                 lambda session: (200, decision_out(session, queues.decide(session, item_id, reviewer, body,
-                                                                           state.policy))))
+                 lambda session: idempotency.Outcome(
+                     200, "decision", queues.decide(session, item_id, reviewer, body, state.policy).id))
 
 
 def decision_out(session: Session, row: ReviewDecisionRow) -> ReviewDecisionOut:

@@ -227,9 +227,9 @@ class WebhookEventRow(Base):
 
 
 class IdempotentActionRow(Base):
-    """The first answer to a review action sent with an ``Idempotency-Key``: a retry of the same request by
-    the same key gets it again instead of acting twice (``serving.idempotency``). Ids and labels only, as the
-    API answered them; the report text is not kept here."""
+    """What a review action sent with an ``Idempotency-Key`` did: a retry of the same request by the same key
+    is answered from it instead of acting twice (``serving.idempotency``). It names the item or decision the
+    action produced, not the answer's body: the report text stays in ``reports`` only."""
 
     __tablename__ = "idempotent_actions"
     __table_args__ = (UniqueConstraint("principal", "idempotency_key", name="uq_idempotent_actions_key"),)
@@ -242,5 +242,7 @@ class IdempotentActionRow(Base):
     #: request is refused.
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
-    response: Mapped[dict[str, Any]]
+    #: ``item`` (a queue item id) or ``decision`` (a review decision id).
+    result_kind: Mapped[str] = mapped_column(String(16))
+    result_id: Mapped[int] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(index=True)

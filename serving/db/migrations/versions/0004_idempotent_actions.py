@@ -1,5 +1,5 @@
-"""Idempotent review actions: the first answer to a claim, release, reassign or decide sent with an
-Idempotency-Key, replayed to a retry.
+"""Idempotent review actions: what a claim, release, reassign or decide sent with an Idempotency-Key did (the
+item or decision it produced), so that a retry is answered from it.
 
 Revision ID: 0004
 Revises: 0003
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from serving.db.models import BigId, JSONType, UTCDateTime
+from serving.db.models import BigId, UTCDateTime
 
 revision = "0004"
 down_revision = "0003"
@@ -27,7 +27,8 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(200), nullable=False),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("status_code", sa.Integer, nullable=False),
-        sa.Column("response", JSONType, nullable=False),
+        sa.Column("result_kind", sa.String(16), nullable=False),
+        sa.Column("result_id", BigId, nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.UniqueConstraint("principal", "idempotency_key", name="uq_idempotent_actions_key"),
     )
