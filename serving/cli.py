@@ -1,5 +1,5 @@
-"""``triage serve``, ``triage keys ...``, ``triage db ...`` and ``triage decisions ...``. Heavy imports happen
-inside commands."""
+"""``triage serve``, ``triage keys ...``, ``triage db ...``, ``triage decisions ...`` and ``triage retention ...``.
+Heavy imports happen inside commands."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ keys_app = typer.Typer(help="API keys: create, list, revoke. A key is shown once
                        no_args_is_help=True)
 db_app = typer.Typer(help="The service database: migrations.", no_args_is_help=True)
 decisions_app = typer.Typer(help="Reviewer decisions: export them as training data.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention: redact report text (and reviewer notes) older than "
+                             "TRIAGE_RETENTION_DAYS; decisions, audit and counts are kept.", no_args_is_help=True)
 
 
 def serve_command(
@@ -130,4 +132,99 @@ def decisions_export(
     path = out or get_settings().work_dir / "decisions" / "decisions.jsonl"
     summary = export_decisions(_sessions(), path, since=since_at)
     typer.echo(f"wrote {summary.written} decisions to {summary.path} ({summary.skipped_no_language} skipped "
-               f"without a language, {summary.disagreements} reports with disagreeing reviews at confidence 0.5)")
+               f"without a language, {summary.skipped_redacted} skipped as redacted by retention, "
+               f"{summary.disagreements} reports with disagreeing reviews at confidence 0.5)")
+
+
+def _retention_days(older_than: int | None) -> int:
+    from serving.retention import MAX_DAYS
+
+    if older_than is not None:
+        if not 1 <= older_than <= MAX_DAYS:
+            fail(f"--older-than: {older_than} is not a number of days from 1 to {MAX_DAYS}")
+        return older_than
+    days = get_settings().retention_days
+    if days is None:
+        fail("no retention age: set TRIAGE_RETENTION_DAYS (days) or give --older-than DAYS")
+    return days
+
+
+def _when(at: datetime) -> str:
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@retention_app.command("apply")
+def retention_apply(
+    older_than: Annotated[int | None, typer.Option(
+        "--older-than", metavar="DAYS",
+        help="Redact reports received more than DAYS days ago [default: TRIAGE_RETENTION_DAYS].")] = None,
+    execute: Annotated[bool, typer.Option(
+        "--execute", "--yes", help="Act. Without it, a dry run: prints what it would do, changes nothing.")] = False,
+    batch_size: Annotated[int, typer.Option(
+        metavar="N", help="Reports (and idempotency records) per transaction: a kill loses at most one batch's "
+        "work, which the next run does.")] = 500,
+    pause: Annotated[float, typer.Option(
+        metavar="SECONDS", help="Sleep between batches, to leave a busy database room.")] = 0.0,
+) -> None:
+    """Redact the text and reviewer notes of reports past retention whose review is closed, in batches, and
+    delete idempotency records past their 24 h; a dry run unless --execute."""
+    from serving import retention
+    from serving.idempotency import KEY_TTL
+
+    days = _retention_days(older_than)
+    if not 1 <= batch_size <= retention.MAX_BATCH_SIZE:
+        fail(f"--batch-size: {batch_size} is not from 1 to {retention.MAX_BATCH_SIZE}")
+    if not 0 <= pause <= 60:
+        fail(f"--pause: {pause} is not from 0 to 60 seconds")
+    sessions = _sessions()
+    with sessions() as session:
+        plan = retention.plan(session, days)
+    hours = int(KEY_TTL.total_seconds() // 3600)
+    typer.echo(f"retention: reports received before {_when(plan.cutoff)} (older than {days} days) whose review "
+               "is closed")
+    typer.echo(f"  reports             {plan.reports_to_redact:>8} to redact: text becomes "
+               f"{retention.REDACTED_TEXT!r} (rows kept; {plan.already_redacted} already redacted)")
+    typer.echo(f"  review_decisions    {plan.notes_to_clear:>8} reviewer notes to clear (rows kept)")
+    typer.echo(f"  idempotent_actions  {plan.idempotency_keys_to_delete:>8} records older than {hours} h to delete")
+    typer.echo("  scores, routes, queue_items, audit_log, webhook_events: untouched")
+    typer.echo(f"  held for review     {plan.held_for_review:>8} reports past the cutoff with an open or claimed "
+               "queue item: never redacted while waiting for review")
+    if not execute:
+        typer.echo("dry run: nothing changed; run again with --execute to apply")
+        return
+
+    def progress(batch: retention.Batch) -> None:
+        if batch.kind == "reports":
+            typer.echo(f"batch {batch.number}: redacted {batch.rows} reports (ids {batch.first_id}-{batch.last_id}), "
+                       f"cleared {batch.notes_cleared} notes")
+        else:
+            typer.echo(f"batch {batch.number}: deleted {batch.rows} idempotency records "
+                       f"(ids {batch.first_id}-{batch.last_id})")
+
+    done = retention.apply(sessions, days, batch_size=batch_size, pause_seconds=pause, on_batch=progress)
+    typer.echo(f"done: redacted {done.reports_redacted} reports in {done.report_batches} batches, cleared "
+               f"{done.notes_cleared} notes, deleted {done.idempotency_keys_deleted} idempotency records "
+               f"(audit: actor {retention.ACTOR}, {retention.SUBJECT_TYPE} {done.run_id})")
+
+
+@retention_app.command("status")
+def retention_status() -> None:
+    """The retention setting, how many reports are redacted, the oldest text kept, and the last run."""
+    from serving import retention
+
+    days = get_settings().retention_days
+    if days is None:
+        typer.echo("retention: TRIAGE_RETENTION_DAYS is not set: report text is kept until "
+                   "`triage retention apply --older-than DAYS --execute` removes it")
+    else:
+        typer.echo(f"retention: TRIAGE_RETENTION_DAYS={days}: `triage retention apply --execute` redacts "
+                   f"report text older than {days} days")
+    with _sessions()() as session:
+        state = retention.status(session)
+    typer.echo(f"reports: {state.reports} ({state.redacted} redacted)")
+    typer.echo(f"oldest text kept: {_when(state.oldest_kept) if state.oldest_kept else 'none'}")
+    if state.last_run is None or state.last_run_at is None:
+        typer.echo("last run: none")
+    else:
+        typer.echo(f"last run: {state.last_run}, last batch committed {_when(state.last_run_at)}, "
+                   f"{state.last_run_reports} reports redacted")

@@ -10,6 +10,9 @@
 reviewer agreed with it; areas as sets, ``none`` ignored).
 
 ``triage data build --decisions FILE`` reads the file as the source ``reviewer_decisions``.
+
+Decisions on reports whose text retention has redacted (``serving.retention``) are skipped and counted: the
+placeholder is no training text.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from model.schema import ExportedDecision
 from serving.db.models import QueueItemRow, ReportRow, ReviewDecisionRow, RouteRow, ScoreRow
+from serving.retention import REDACTED_TEXT
 from serving.routing import base_language
 
 SOURCE = "reviewer_decision"
@@ -44,6 +48,8 @@ class ExportSummary:
     skipped_no_language: int
     #: Reports among those written whose reviews disagree (their rows carry label confidence 0.5).
     disagreements: int
+    #: Decisions left out because retention redacted their report's text.
+    skipped_redacted: int = 0
 
 
 def _label(tier: str, areas: list[Any]) -> tuple[str, frozenset[str]]:
@@ -118,7 +124,8 @@ def export_decisions(sessions: sessionmaker[Session], out: Path, since: datetime
 
     The reviewer's free-text note is NOT exported: it may hold personal data (names, contact details,
     account handles) that must not enter a training corpus. The report text is exported: it is the
-    training input, so the file is as sensitive as the database's ``reports`` table.
+    training input, so the file is as sensitive as the database's ``reports`` table. A report whose text
+    retention redacted has none to export: its decisions are skipped and counted (``skipped_redacted``).
 
     The file is written to a temporary file beside ``out`` and renamed over it, so a reader never sees a
     partial export. ``since`` must be timezone-aware.
@@ -127,7 +134,7 @@ def export_decisions(sessions: sessionmaker[Session], out: Path, since: datetime
         raise ValueError("since must be timezone-aware")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    written = skipped = 0
+    written = skipped = redacted = 0
     disagreeing_written: set[int] = set()
     try:
         with sessions() as session, tmp.open("w", encoding="utf-8") as handle:
@@ -146,6 +153,9 @@ def export_decisions(sessions: sessionmaker[Session], out: Path, since: datetime
             for decision, item, report, score, route in session.execute(query).tuples():
                 if decision.id not in window:  # decided after the disagreement check began
                     continue
+                if report.text == REDACTED_TEXT:
+                    redacted += 1
+                    continue
                 language = _language(route, score, report)
                 if language is None:
                     skipped += 1
@@ -163,4 +173,4 @@ def export_decisions(sessions: sessionmaker[Session], out: Path, since: datetime
     finally:
         tmp.unlink(missing_ok=True)
     return ExportSummary(path=out, written=written, skipped_no_language=skipped,
-                         disagreements=len(disagreeing_written))
+                         disagreements=len(disagreeing_written), skipped_redacted=redacted)

@@ -8,7 +8,7 @@ from evaluation.analyse import analyse_app
 from evaluation.cli import evaluate_command
 from evaluation.promote import promote_command, rollback_command
 from serving.bulk.command import score_command
-from serving.cli import db_app, decisions_app, keys_app, serve_command
+from serving.cli import db_app, decisions_app, keys_app, retention_app, serve_command
 from training.cli import data_app, export_command, train_command
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ app.command("score")(score_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(decisions_app, name="decisions")
+app.add_typer(retention_app, name="retention")
 
 
 @app.command("taxonomy")
