@@ -30,9 +30,10 @@ count, follower count and language hint vary, so every routing path is taken. Re
 **Retries**, as an intake system would: on a connection error, a timeout, a 429 or a 503, the same request
 (same body, same ``report_id``) is sent again after a backoff (exponential from 0.1 s, at most
 ``--max-backoff``, and at least the server's ``Retry-After`` up to that cap) until ``--give-up-after`` seconds
-have passed. A decision or release retried after a lost answer may meet 409 ("already decided"): it is then
-checked in the database. Claims, releases and decisions are not idempotent: a retry after a timeout may leave
-an item claimed under a lease nobody holds the answer to (it expires), or meet the 409 above.
+have passed. Claims, releases and decisions carry an ``Idempotency-Key`` (one per arrival, the same on its
+retries), so a retry after a lost answer gets the first answer (``serving/idempotency.py``) rather than a
+second claim or a 409. A 409 met by a retried decision or release is still counted as ``lost`` and checked in the
+database, in case the server runs without idempotent actions.
 
 **Output.** Requests by kind, attempts by status class (2xx, 4xx, 5xx, connection errors), the achieved rate,
 p50/p95/p99 latency per kind (from the scheduled arrival to the final answer), then the database check: every
@@ -429,9 +430,11 @@ class LoadGenerator:
         assert self.reviewer is not None
         if op.kind == QUEUES:
             return "GET", PATHS[QUEUES], self.reviewer
+        # One Idempotency-Key per review action, the same on each of its retries: a retry gets the first answer.
+        actions = {**self.reviewer, "Idempotency-Key": f"load-{self.result.run_id}-{op.index}"}
         if op.kind == CLAIM:
-            return "POST", f"/v1/queues/{op.queue}:claim", self.reviewer
-        return "POST", f"/v1/items/{op.item_id}:{op.kind}", self.reviewer
+            return "POST", f"/v1/queues/{op.queue}:claim", actions
+        return "POST", f"/v1/items/{op.item_id}:{op.kind}", actions
 
     async def _send(self, client: httpx.AsyncClient, op: Op) -> None:
         method, path, headers = self._request(op)

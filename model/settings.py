@@ -98,13 +98,27 @@ class Settings(BaseSettings):
     )
     rate_limit_per_second: float = Field(
         default=100.0, ge=0,
-        description="Per-key rate limit: the requests a second one API key may send on average, counted per "
-        "process (N workers or replicas let a key send N times as much); more get 429 with Retry-After. 0: off.",
+        description="Per-key rate limit: the requests a second one API key may send on average, counted in each "
+        "process with TRIAGE_RATE_LIMIT_STORE=memory (N workers or replicas let a key send N times as much), across "
+        "all of them with database or redis; more get 429 with Retry-After. 0: off.",
     )
     rate_limit_burst: int = Field(
         default=200, ge=0,
-        description="Per-key rate limit: the requests one API key may send at once, above the average rate, "
-        "per process. 0: off.",
+        description="Per-key rate limit: the requests one API key may send at once, above the average rate "
+        "(per process or shared, as the rate). 0: off.",
+    )
+    rate_limit_store: Literal["memory", "database", "redis"] = Field(
+        default="memory", validate_default=True,
+        description="Where the per-key rate limit buckets live. memory: in each process (N processes let a key "
+        "send N times the limit). database: one row per key in the service's PostgreSQL database, shared by every "
+        "process on it (not SQLite). redis: in the Redis server at TRIAGE_REDIS_URL, shared by every process using "
+        "it. Running several processes: choose database or redis. A shared store that does not answer is not an "
+        "outage: each process limits on its own until it answers again (triage_rate_limit_store_unavailable_total).",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None, validate_default=True,
+        description="The Redis server of TRIAGE_RATE_LIMIT_STORE=redis: redis://[user:password@]host:6379/0, "
+        "rediss:// for TLS, or unix:///path/to/redis.sock. Required with that store; never logged with its password.",
     )
 
     session_secret: SecretStr | None = Field(
@@ -157,6 +171,14 @@ class Settings(BaseSettings):
         "can fetch the report with an API key from the event's link.",
     )
 
+    # --- Retention (serving/retention.py) -------------------------------------------------------------
+    retention_days: int | None = Field(
+        default=None, gt=0, le=36_500,
+        description="`triage retention apply` redacts the text (and reviewer notes) of reports received more than "
+        "this many days ago whose review is closed; decisions, scores, routes, queue items and the audit log are "
+        "kept. Unset: report text is kept forever (the command then needs --older-than).",
+    )
+
     @field_validator("webhook_secret")
     @classmethod
     def _webhook_secret_with_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
@@ -171,6 +193,29 @@ class Settings(BaseSettings):
     def _supported_database(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("database_url must be a sqlite:// or postgresql:// SQLAlchemy URL")
+        return value
+
+    @field_validator("rate_limit_store")
+    @classmethod
+    def _shared_store_on_postgresql(cls, value: str, info: ValidationInfo) -> str:
+        database_url = info.data.get("database_url")
+        if value == "database" and not (database_url or "").startswith("postgresql"):
+            raise ValueError("TRIAGE_RATE_LIMIT_STORE=database shares the rate limit through a PostgreSQL "
+                             "TRIAGE_DATABASE_URL, and the database is SQLite (a file of one host): set a "
+                             "postgresql:// TRIAGE_DATABASE_URL, or use redis (with TRIAGE_REDIS_URL), or memory "
+                             "(a limit per process)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_for_redis_store(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            if info.data.get("rate_limit_store") == "redis":
+                raise ValueError("TRIAGE_REDIS_URL is required when TRIAGE_RATE_LIMIT_STORE=redis "
+                                 "(e.g. redis://127.0.0.1:6379/0)")
+            return value
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("TRIAGE_REDIS_URL must be a redis://, rediss:// or unix:// URL")
         return value
 
     @property

@@ -39,7 +39,7 @@ from serving.errors import ApiError, error_response, install_error_handlers
 from serving.metrics import Metrics
 from serving.model_loader import LoadedModel, load_model, load_registry_version
 from serving.policy import load_policy
-from serving.ratelimit import RateLimiter
+from serving.ratelimit import build_limiter
 
 log = logging.getLogger("serving")
 access_log = logging.getLogger("serving.access")
@@ -50,13 +50,16 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
     policy = load_policy(settings.routing_policy)
     engine = make_engine(settings.resolved_database_url)
     state = AppState(settings=settings, engine=engine, sessions=make_sessionmaker(engine), policy=policy,
-                     metrics=Metrics(), keys=KeyCache(settings.auth_cache_seconds),
-                     limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
+                     metrics=Metrics(), keys=KeyCache(settings.auth_cache_seconds))
+    unavailable = state.metrics.rate_limit_store_unavailable
+    state.limiter = build_limiter(settings, on_unavailable=lambda store: unavailable.labels(store).inc())
     state.metrics.policy_info.labels(policy.version).set(1)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(_prepare_database, state)
+        log.info("rate limit: %s, %s", state.limiter.describe(), state.limiter.scope,
+                 extra={"store": state.limiter.where()})
         serving = asyncio.create_task(_serve_model(state, model), name="triage-model")
         dispatcher = webhooks.dispatcher_for(settings, state.sessions, state.metrics)  # None: webhooks off
         if dispatcher is not None:
@@ -71,6 +74,7 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
             serving.cancel()
             await asyncio.wait({serving})
             await asyncio.to_thread(state.close)  # the batching thread, once the requests have finished
+            await state.limiter.aclose()
             engine.dispose()
 
     app = FastAPI(

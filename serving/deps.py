@@ -20,7 +20,7 @@ from serving.language import LanguageDetector
 from serving.metrics import Metrics
 from serving.model_loader import LoadedModel
 from serving.policy import RoutingPolicy
-from serving.ratelimit import RateLimiter
+from serving.ratelimit import Limiter, RateLimiter
 from serving.service import ScoringService
 
 #: Length bucketing of a merged batch: the scorer runs it shortest text first, and a text joins the current
@@ -46,8 +46,8 @@ class AppState:
     #: Set at shutdown: a model loaded after that gets no batching thread.
     closed: bool = False
     keys: KeyCache = field(default_factory=lambda: KeyCache(0))
-    #: Per-key rate limit (off unless create_app sets it from the settings).
-    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 0))
+    #: Per-key rate limit (off unless create_app sets it from the settings: TRIAGE_RATE_LIMIT_STORE).
+    limiter: Limiter = field(default_factory=lambda: RateLimiter(0, 0))
 
     def serve(self, model: LoadedModel) -> None:
         """Serve ``model`` from now on. Requests in flight keep the service they already hold, so the swap
@@ -110,18 +110,20 @@ async def admit(request: Request, state: AppState, key: str | None, roles: tuple
     refused requests count too).
 
     Runs on the event loop: a key seen in the last ``TRIAGE_AUTH_CACHE_SECONDS`` costs no database read and no
-    thread hop; otherwise the lookup runs in the thread pool."""
+    thread hop; otherwise the lookup runs in the thread pool. The rate limit costs nothing more with the
+    ``memory`` store, one Redis round trip (asynchronous) with ``redis``, one statement in the thread pool with
+    ``database``; a shared store that fails is never an error here (``serving.ratelimit``)."""
     if not key:
         raise ApiError(401, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"})
     principal = state.keys.get(key) or await run_in_threadpool(_authenticate, state, key)
     if principal is None:
         raise ApiError(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     request.state.key_id = principal.key_id
-    limited = state.limiter.acquire(principal.key_id)
+    limited = await state.limiter.admit(principal.key_id)
     if not limited.allowed:
         state.metrics.rate_limited.labels(principal.role.value).inc()
-        raise ApiError(429, f"rate limit exceeded for this key: {state.limiter.describe()} (per server process); "
-                            f"retry after {limited.retry_after_header} s",
+        raise ApiError(429, f"rate limit exceeded for this key: {state.limiter.describe()} "
+                            f"({state.limiter.scope}); retry after {limited.retry_after_header} s",
                        headers={"Retry-After": limited.retry_after_header})
     if not principal.may(*roles):
         allowed = ", ".join(r.value for r in (*roles, Role.ADMIN) if r is Role.ADMIN or r in roles)

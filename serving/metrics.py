@@ -22,6 +22,10 @@ class Metrics:
         self.rate_limited = Counter(
             "triage_rate_limited", "Requests refused with 429 by the per-key rate limit, by the key's role.",
             ["role"], registry=self.registry)
+        self.rate_limit_store_unavailable = Counter(
+            "triage_rate_limit_store_unavailable", "Requests whose rate limit this process decided on its own "
+            "because the shared store (TRIAGE_RATE_LIMIT_STORE) failed to answer or was failing, by store.",
+            ["store"], registry=self.registry)
         self.reports = Counter(
             "triage_reports_scored", "Reports scored and routed (first time only, not replays).",
             ["tier", "queue", "action"], registry=self.registry)

@@ -246,3 +246,22 @@ class IdempotentActionRow(Base):
     result_kind: Mapped[str] = mapped_column(String(16))
     result_id: Mapped[int] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RateLimitBucketRow(Base):
+    """One API key's rate limit token bucket, shared by every server process on the database
+    (``TRIAGE_RATE_LIMIT_STORE=database``, ``serving.ratelimit.DatabaseLimiter``). Each request updates its key's
+    row in one statement, the refill computed from the database's clock, so that processes on hosts with
+    different clocks share one budget. A row holds no secret: the key's public id, a number, a time. UNLOGGED on
+    PostgreSQL (see migration 0005): emptied by a crash of the database server, which only refills the buckets."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    #: The API key's public id.
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: Tokens left after the last request (at most the burst).
+    tokens: Mapped[float] = mapped_column(Float)
+    #: Whether the last request was admitted (the statement returns it: it cannot return the row before it).
+    admitted: Mapped[bool] = mapped_column(Boolean)
+    #: When the last request came (the database's clock).
+    updated_at: Mapped[datetime]

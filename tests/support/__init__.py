@@ -5,6 +5,7 @@ or a conftest.py.
 - ``tests.support.cli``: running ``python -m triage`` as a subprocess.
 - ``tests.support.api``: an app in a TestClient with an API key of each role (``Keys``).
 - ``tests.support.database``: a throwaway PostgreSQL database.
+- ``tests.support.redis_server``: a Redis server (skipped where none answers, failed in CI).
 - ``tests.support.registry``: an MLflow registry holding given artifact folders.
 - ``tests.support.bulk``: the reports and file formats of the bulk scoring tests.
 - ``tests.support.docker``: the Dockerfiles' instructions, parsed.
