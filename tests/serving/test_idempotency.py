@@ -17,19 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from serving.db.models import IdempotentActionRow, QueueItemRow
-from tests.support.api import Keys
+from tests.support.api import Keys, press_reports
 from tests.support.cli import triage
 
 API = tuple[TestClient, Keys]
 ESCALATION = "/v1/queues/human_escalation:claim"
 REMOVE = {"risk_tier": "high", "policy_areas": ["violence_incitement"], "action": "remove", "note": "credible"}
-
-
-def press_reports(client: TestClient | httpx.Client, intake: dict[str, str], n: int) -> None:
-    """Press reports always reach human_escalation: one queue item each."""
-    reports = [{"report_id": f"p-{i}", "text": f"article number {i} quotes this post", "reporter_type": "press"}
-               for i in range(n)]
-    assert client.post("/v1/reports:batchScore", json={"reports": reports}, headers=intake).status_code == 200
 
 
 def with_key(headers: dict[str, str], key: str) -> dict[str, str]:

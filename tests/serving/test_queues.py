@@ -19,17 +19,10 @@ from serving.db.engine import transaction
 from serving.db.models import AuditRow, QueueItemRow, ReviewDecisionRow, utcnow
 from serving.deps import AppState
 from serving.model_loader import LoadedModel
-from tests.support.api import Keys, start_client
+from tests.support.api import Keys, press_reports, start_client
 
 API = tuple[TestClient, Keys]
 REMOVE = {"risk_tier": "high", "policy_areas": ["violence_incitement"], "action": "remove", "note": "credible"}
-
-
-def press_reports(client: TestClient, keys: Keys, n: int, prefix: str = "p") -> None:
-    """Press reports always reach human_escalation: one queue item each."""
-    reports = [{"report_id": f"{prefix}-{i}", "text": f"article number {i} quotes this post", "reporter_type": "press"}
-               for i in range(n)]
-    assert client.post("/v1/reports:batchScore", json={"reports": reports}, headers=keys.intake).status_code == 200
 
 
 def claim(client: TestClient, headers: dict[str, str], queue: str = "human_escalation") -> Any:
@@ -43,7 +36,7 @@ def audit_actions(client: TestClient) -> list[str]:
 
 def test_queues_list_counts_and_sla_status(api: API) -> None:
     client, keys = api
-    press_reports(client, keys, 3)
+    press_reports(client, keys.intake, 3)
     claim(client, keys.reviewer)
     body = client.get("/v1/queues", headers=keys.reviewer).json()
     [queue] = [q for q in body["queues"] if q["queue"] == "human_escalation"]
@@ -54,7 +47,7 @@ def test_queues_list_counts_and_sla_status(api: API) -> None:
 
 def test_claim_gives_the_most_urgent_item_with_its_report_and_scores(api: API) -> None:
     client, keys = api
-    press_reports(client, keys, 2)
+    press_reports(client, keys.intake, 2)
     item = claim(client, keys.reviewer).json()
     assert item["status"] == "claimed" and item["claimed_by"] == keys.reviewer_id
     assert item["report"]["text"].startswith("article number")
@@ -70,14 +63,14 @@ def test_an_empty_queue_answers_204(api: API) -> None:
 
 def test_two_reviewers_never_hold_the_same_item(api: API) -> None:
     client, keys = api
-    press_reports(client, keys, 1)
+    press_reports(client, keys.intake, 1)
     assert claim(client, keys.reviewer).status_code == 200
     assert claim(client, keys.admin).status_code == 204
 
 
 def test_an_expired_lease_makes_the_item_claimable_again(api: API) -> None:
     client, keys = api
-    press_reports(client, keys, 1)
+    press_reports(client, keys.intake, 1)
     item = claim(client, keys.reviewer).json()
     with transaction(client.app.state.triage.sessions) as session:  # type: ignore[attr-defined]
         session.get(QueueItemRow, item["id"]).lease_expires_at = utcnow() - timedelta(seconds=1)
@@ -89,7 +82,7 @@ def test_an_expired_lease_makes_the_item_claimable_again(api: API) -> None:
 
 def test_release_puts_the_item_back(api: API) -> None:
     client, keys = api
-    press_reports(client, keys, 1)
+    press_reports(client, keys.intake, 1)
     item = claim(client, keys.reviewer).json()
     released = client.post(f"/v1/items/{item['id']}:release", headers=keys.reviewer).json()
     assert released["status"] == "open" and released["claimed_by"] is None
@@ -98,7 +91,7 @@ def test_release_puts_the_item_back(api: API) -> None:
 
 def test_reassign_hands_the_item_to_another_reviewer(api: API) -> None:
     client, keys = api
-    press_reports(client, keys, 1)
+    press_reports(client, keys.intake, 1)
     item = claim(client, keys.reviewer).json()
     moved = client.post(f"/v1/items/{item['id']}:reassign", json={"to": keys.admin_id}, headers=keys.reviewer)
     assert moved.status_code == 200 and moved.json()["claimed_by"] == keys.admin_id
@@ -109,7 +102,7 @@ def test_reassign_hands_the_item_to_another_reviewer(api: API) -> None:
 
 def test_a_decision_is_stored_and_closes_the_item(api: API) -> None:
     client, keys = api
-    press_reports(client, keys, 1)
+    press_reports(client, keys.intake, 1)
     item = claim(client, keys.reviewer).json()
     decided = client.post(f"/v1/items/{item['id']}:decide", json=REMOVE, headers=keys.reviewer)
     assert decided.status_code == 200
@@ -124,7 +117,7 @@ def test_a_decision_is_stored_and_closes_the_item(api: API) -> None:
 
 def test_deciding_without_a_claim_is_refused(api: API) -> None:
     client, keys = api
-    press_reports(client, keys, 1)
+    press_reports(client, keys.intake, 1)
     with client.app.state.triage.sessions() as session:  # type: ignore[attr-defined]
         item_id = session.scalars(select(QueueItemRow.id)).one()
     response = client.post(f"/v1/items/{item_id}:decide", json=REMOVE, headers=keys.reviewer)
@@ -140,7 +133,7 @@ def test_deciding_without_a_claim_is_refused(api: API) -> None:
 ])
 def test_an_invalid_decision_is_refused_naming_the_field(api: API, decision: dict[str, Any], field: str) -> None:
     client, keys = api
-    press_reports(client, keys, 1)
+    press_reports(client, keys.intake, 1)
     item = claim(client, keys.reviewer).json()
     response = client.post(f"/v1/items/{item['id']}:decide", json=decision, headers=keys.reviewer)
     assert response.status_code == 422
@@ -159,7 +152,7 @@ def test_a_second_review_is_blind_to_the_first_reviewer(settings: Settings, tiny
                                                                        "second_review_rate = 1.0"))
     client, keys = start_client(settings.model_copy(update={"routing_policy": policy_file}), tiny_model)
     with client:
-        press_reports(client, keys, 1)
+        press_reports(client, keys.intake, 1)
         first = claim(client, keys.reviewer).json()
         client.post(f"/v1/items/{first['id']}:decide", json=REMOVE, headers=keys.reviewer)
         assert claim(client, keys.reviewer).status_code == 204, "the first reviewer never sees the second review"
@@ -177,7 +170,7 @@ def test_second_reviews_are_drawn_at_the_configured_rate() -> None:
 def test_many_parallel_claims_never_claim_an_item_twice(api_on_each_database: API) -> None:
     client, keys = api_on_each_database
     state: AppState = client.app.state.triage  # type: ignore[attr-defined]
-    press_reports(client, keys, 30)
+    press_reports(client, keys.intake, 30)
     with transaction(state.sessions) as session:
         reviewers = [create_key(session, f"r{i}", Role.REVIEWER) for i in range(8)]
     principals = [Principal(key_id=k.key_id, name=k.name, role=k.role) for k in reviewers]

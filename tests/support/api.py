@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from tests.support.server import wait_ready
 
 if TYPE_CHECKING:
+    import httpx
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
@@ -52,3 +53,11 @@ def start_client(settings: Settings, model: LoadedModel) -> tuple[TestClient, Ke
     client.__enter__()
     wait_ready(client)
     return client, create_keys(app)
+
+
+def press_reports(client: TestClient | httpx.Client, intake: dict[str, str], n: int, prefix: str = "p") -> None:
+    """``n`` press reports, scored with the ``intake`` headers: press reports always reach human_escalation, one
+    queue item each."""
+    reports = [{"report_id": f"{prefix}-{i}", "text": f"article number {i} quotes this post", "reporter_type": "press"}
+               for i in range(n)]
+    assert client.post("/v1/reports:batchScore", json={"reports": reports}, headers=intake).status_code == 200
