@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -116,3 +118,48 @@ async def open_loop(url: str, key: str, texts: list[str], rate: float, total: in
         await asyncio.gather(*tasks)
         result.wall_s = time.perf_counter() - started
     return result
+
+
+def rss_mib(pid: int | str = "self") -> float:
+    """The process's resident set size now (VmRSS), in MiB. Linux only."""
+    return _status_kib(pid, "VmRSS") / 1024
+
+
+class RssSampler:
+    """A process's resident set size sampled every ``every`` seconds in a thread, while in the ``with``: for
+    a soak, whether memory grows. ``summary()``: the first and last samples, the peak, and the growth."""
+
+    def __init__(self, pid: int, every: float = 5.0) -> None:
+        self.pid = pid
+        self.every = every
+        self.samples: list[tuple[float, float]] = []  # (seconds since start, MiB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.every + 5)
+        self._take()
+
+    def _take(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the process is gone
+            self.samples.append((time.monotonic() - self._started, rss_mib(self.pid)))
+
+    def _sample(self) -> None:
+        while True:
+            self._take()
+            if self._stop.wait(self.every):
+                return
+
+    def summary(self) -> dict[str, float]:
+        if not self.samples:
+            return {}
+        values = [mib for _, mib in self.samples]
+        return {"first_mib": values[0], "last_mib": values[-1], "peak_mib": max(values),
+                "growth_mib": values[-1] - values[0], "samples": float(len(values)),
+                "seconds": self.samples[-1][0]}

@@ -39,7 +39,9 @@ database, in case the server runs without idempotent actions.
 p50/p95/p99 latency per kind (from the scheduled arrival to the final answer), then the database check: every
 report answered 2xx stored once (with its score, route and, when routed to a queue, one queue item), matching
 the answer; no report of the run stored that was never sent; every review decision answered 2xx stored once.
-Exit status 1 on any error (a non-2xx answer or connection error, retried or not) or storage problem, 2 on a
+With ``--serve``, the server's resident memory is sampled every ``--rss-every`` seconds during the load and
+reported (when the load began, at its end, the growth, the peak): a long run at a steady rate is a soak. Exit
+status 1 on any error (a non-2xx answer or connection error, retried or not) or storage problem, 2 on a
 usage error.
 """
 
@@ -65,7 +67,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import latency_ms
+from benchmarks.common import RssSampler, latency_ms
 from benchmarks.server import ManagedServer, serve_env
 
 #: (text, language): what people report, in the languages the model was trained on, with some harmless posts.
@@ -739,6 +741,9 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--give-up-after", type=float, default=60.0)
     load.add_argument("--no-verify", action="store_true", help="Skip the database check.")
     load.add_argument("--json", type=Path, help="Also write the figures and the check as JSON here.")
+    load.add_argument("--rss-every", type=float, default=5.0,
+                      help="With --serve: sample the server's resident memory every this many seconds (a soak's "
+                           "memory growth).")
     return parser
 
 
@@ -779,11 +784,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         reviewer = server.create_key("load-reviewer", "reviewer")
         print(f"server        triage serve on {server.url}, model {model_path}, log {server.log_path}", flush=True)
         server.start()
-        result = asyncio.run(LoadGenerator(server.url, intake, reviewer, config).run())
+        assert server.process is not None
+        with RssSampler(server.process.pid, every=args.rss_every) as rss:
+            result = asyncio.run(LoadGenerator(server.url, intake, reviewer, config).run())
         alive = server.alive()
     finally:
         server.stop()
-    status = _finish(result, None if args.no_verify else database_url, args.json)
+    memory = rss.summary()
+    if memory:
+        print(f"server rss    {memory['first_mib']:.0f} MiB when the load began, {memory['last_mib']:.0f} MiB at "
+              f"its end ({memory['growth_mib']:+.0f} MiB), peak {memory['peak_mib']:.0f} MiB; "
+              f"{memory['samples']:.0f} samples over {memory['seconds']:.0f} s")
+    status = _finish(result, None if args.no_verify else database_url, args.json, {"server_rss": memory})
     if not alive:
         print(f"error         the server died during the load; see {server.log_path}")
         status = 1
@@ -794,7 +806,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-def _finish(result: LoadResult, database_url: str | None, json_path: Path | None) -> int:
+def _finish(result: LoadResult, database_url: str | None, json_path: Path | None,
+            extra: dict[str, Any] | None = None) -> int:
     check = verify(result, database_url) if database_url else None
     print_report(result, check, database_url)
     errors = result.errors()
@@ -803,7 +816,8 @@ def _finish(result: LoadResult, database_url: str | None, json_path: Path | None
                                                         f"{len(check.problems()) if check else 0} storage problems"))
     if json_path is not None:
         json_path.write_text(json.dumps({"summary": result.summary(), "errors": errors,
-                                         "problems": check.problems() if check else None}, indent=2))
+                                         "problems": check.problems() if check else None, **(extra or {})},
+                                        indent=2))
     return 0 if ok else 1
 
 
