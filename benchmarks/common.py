@@ -127,7 +127,8 @@ def rss_mib(pid: int | str = "self") -> float:
 
 class RssSampler:
     """A process's resident set size sampled every ``every`` seconds in a thread, while in the ``with``: for
-    a soak, whether memory grows. ``summary()``: the first and last samples, the peak, and the growth."""
+    a soak, whether memory grows. ``summary()``: the first sample, those at a quarter, half and three quarters of
+    the run (a leak keeps climbing, a cache levels off), the last, the peak, and the growth."""
 
     def __init__(self, pid: int, every: float = 5.0) -> None:
         self.pid = pid
@@ -160,6 +161,7 @@ class RssSampler:
         if not self.samples:
             return {}
         values = [mib for _, mib in self.samples]
-        return {"first_mib": values[0], "last_mib": values[-1], "peak_mib": max(values),
+        quarter = {f"q{q}_mib": values[min(len(values) - 1, len(values) * q // 4)] for q in (1, 2, 3)}
+        return {"first_mib": values[0], **quarter, "last_mib": values[-1], "peak_mib": max(values),
                 "growth_mib": values[-1] - values[0], "samples": float(len(values)),
                 "seconds": self.samples[-1][0]}

@@ -792,7 +792,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.stop()
     memory = rss.summary()
     if memory:
-        print(f"server rss    {memory['first_mib']:.0f} MiB when the load began, {memory['last_mib']:.0f} MiB at "
+        print(f"server rss    {memory['first_mib']:.0f} MiB when the load began, then {memory['q1_mib']:.0f}, "
+              f"{memory['q2_mib']:.0f}, {memory['q3_mib']:.0f} at each quarter, {memory['last_mib']:.0f} MiB at "
               f"its end ({memory['growth_mib']:+.0f} MiB), peak {memory['peak_mib']:.0f} MiB; "
               f"{memory['samples']:.0f} samples over {memory['seconds']:.0f} s")
     status = _finish(result, None if args.no_verify else database_url, args.json, {"server_rss": memory})
