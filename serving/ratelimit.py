@@ -59,6 +59,11 @@ class Admission:
     #: Seconds until a request would be allowed again (0 when allowed).
     retry_after: float
 
+    @classmethod
+    def refused(cls, tokens: float, rate: float) -> Admission:
+        """A refusal by a bucket holding ``tokens`` (< 1) that refills at ``rate``: the wait for one token."""
+        return cls(allowed=False, retry_after=(1.0 - tokens) / rate)
+
     @property
     def retry_after_header(self) -> str:
         """``Retry-After`` in whole seconds, at least 1 (HTTP allows no fractions)."""
@@ -127,7 +132,7 @@ class RateLimiter(Limiter):
                 self._buckets[key] = (tokens - 1.0, now)
                 return ALLOWED
             self._buckets[key] = (tokens, now)
-            return Admission(allowed=False, retry_after=(1.0 - tokens) / self.rate)
+            return Admission.refused(tokens, self.rate)
 
     def _maybe_sweep(self, now: float) -> None:
         """Every ``sweep_every`` calls, forget the buckets that have refilled (the same as no bucket)."""
@@ -277,7 +282,7 @@ class DatabaseLimiter(SharedLimiter):
         except SQLAlchemyError as error:
             return self._unavailable(key, error)
         self._answered()
-        return ALLOWED if admitted else Admission(allowed=False, retry_after=(1.0 - float(tokens)) / self.rate)
+        return ALLOWED if admitted else Admission.refused(float(tokens), self.rate)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -362,7 +367,7 @@ class RedisLimiter(SharedLimiter):
         except (RedisError, OSError) as error:
             return self._unavailable(key, error)
         self._answered()
-        return ALLOWED if int(admitted) else Admission(allowed=False, retry_after=(1.0 - float(tokens)) / self.rate)
+        return ALLOWED if int(admitted) else Admission.refused(float(tokens), self.rate)
 
     async def aclose(self) -> None:
         await self._client.aclose()

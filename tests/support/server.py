@@ -12,7 +12,6 @@ each (``LiveServer.wait_ready``, one deadline for all).
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from benchmarks.server import free_port
 from tests.support import REPO
 
 #: ``until(status, body)``: whether the answer of the polled route is the one waited for.
@@ -41,13 +41,6 @@ class Client(Protocol):
     def base_url(self) -> Any: ...
 
     def get(self, url: str) -> Any: ...
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (at the moment of asking)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def is_ready(status: int, body: dict[str, Any]) -> bool:
