@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="Micro-batching: the most reports in one model call; a larger request is scored in chunks "
         "of this size, other requests going in between.",
     )
+    group_commit_max_reports: int = Field(
+        default=64, ge=0, le=4096,
+        description="Group commit: the new reports of concurrent scoring requests are stored in one transaction "
+        "by one writer thread, up to this many reports a transaction (a request is answered once its "
+        "transaction has committed). 0: each request stores in a transaction of its own.",
+    )
     auth_cache_seconds: float = Field(
         default=5.0, ge=0, le=300,
         description="How long a process remembers an API key that authenticated, instead of reading the database "

@@ -61,7 +61,8 @@ class AppState:
                                metrics=self.metrics, name=f"triage-batcher-{model.version}")
         previous = self.service
         self.service = ScoringService(model, self.policy, self.detector, self.sessions, self.metrics,
-                                      batcher=batcher, webhook_events=settings.webhook_url is not None)
+                                      batcher=batcher, webhook_events=settings.webhook_url is not None,
+                                      group_commit_max_reports=settings.group_commit_max_reports)
         if previous is not None:
             previous.close(wait=False)
         if self.closed:  # a load that finished after shutdown began

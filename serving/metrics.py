@@ -47,6 +47,9 @@ class Metrics:
             "triage_model_batch_queue_wait_seconds", "Time a request (or one chunk of a large one) waited for "
             "the micro-batcher before its model call started: the collecting wait plus any call before it.",
             buckets=WAIT_BUCKETS, registry=self.registry)
+        self.commit_group = Histogram(
+            "triage_store_group_requests", "Requests whose new reports were stored in one transaction (group "
+            "commit, TRIAGE_GROUP_COMMIT_MAX_REPORTS).", buckets=BATCH_SIZE_BUCKETS, registry=self.registry)
         self.model_info = Gauge(
             "triage_model_info", "The model being served (value 1).", ["name", "version", "source"],
             registry=self.registry)

@@ -3,6 +3,13 @@
 Idempotent on ``report_id``: a report already stored is answered from the store (``replayed``), whatever
 model or policy is in force now; the same ``report_id`` with other content is a conflict. A batch is
 stored in one transaction, so a request either stores every new report of it or none.
+
+The write path is built for single-report requests, the common case: a new report costs one indexed look-up
+of its report_id (no ORM objects loaded) and one multi-row INSERT per table (reports, with RETURNING for the
+ids; scores; routes; queue items; audit), not the ORM's unit of work per object, which cost about half of the
+server's CPU per request (``benchmarks/http_cost.py``, BENCHMARKS.md). With group commit
+(``serving.group_commit``, ``TRIAGE_GROUP_COMMIT_MAX_REPORTS``) the reports of concurrent requests share one
+transaction and those INSERTs.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -24,8 +32,8 @@ from model.taxonomy import get_taxonomy
 from serving import audit, webhooks
 from serving.auth import Principal
 from serving.batching import MicroBatcher
-from serving.db.engine import transaction
-from serving.db.models import QueueItemRow, ReportRow, RouteRow, ScoreRow, utcnow
+from serving.db.models import AuditRow, Base, QueueItemRow, ReportRow, RouteRow, ScoreRow, utcnow
+from serving.group_commit import GroupCommitter
 from serving.language import Detection, LanguageDetector
 from serving.metrics import Metrics
 from serving.model_loader import LoadedModel
@@ -73,6 +81,15 @@ class _Scored:
     route: Route
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """One request's new reports, waiting to be stored (``GroupCommitter``)."""
+
+    rows: list[ReportRow]
+    scored: list[_Scored]
+    actor: str
+
+
 class ScoringService:
     """Scores with ``model`` through ``batcher`` (by default none: each call runs the model itself).
 
@@ -81,7 +98,7 @@ class ScoringService:
 
     def __init__(self, model: LoadedModel, policy: RoutingPolicy, detector: LanguageDetector,
                  sessions: sessionmaker[Session], metrics: Metrics, *, batcher: MicroBatcher | None = None,
-                 webhook_events: bool = False) -> None:
+                 webhook_events: bool = False, group_commit_max_reports: int = 0) -> None:
         self.model = model
         self.policy = policy
         self.detector = detector
@@ -89,10 +106,15 @@ class ScoringService:
         self.metrics = metrics
         self.batcher = batcher or MicroBatcher(model.scorer.probabilities, max_wait_ms=0, metrics=metrics)
         self.webhook_events = webhook_events
+        self.committer: GroupCommitter[_Pending] = GroupCommitter(
+            sessions, self._insert, max_group=max(1, group_commit_max_reports), enabled=group_commit_max_reports > 0,
+            metrics=metrics, name=f"triage-writer-{model.version}")
 
     def close(self, *, wait: bool = True) -> None:
-        """Stop the batcher once the requests it holds are scored; later calls still score (unbatched)."""
+        """Stop the batcher and the writer once the requests they hold are done; later calls still score and
+        store (each in its own thread)."""
         self.batcher.close(wait=wait)
+        self.committer.close(wait=wait)
 
     def score(self, reports: Sequence[Report], principal: Principal, *, field_prefix: str = "") -> list[Decision]:
         """Decisions for ``reports``, in order; new reports are scored and stored, known ones replayed."""
@@ -121,9 +143,15 @@ class ScoringService:
         return decisions
 
     def _stored(self, report_ids: list[str]) -> dict[str, ReportRow]:
+        """The stored reports among ``report_ids``, with their score and route. A plain look-up of the ids comes
+        first: a new report (the common case) loads no ORM object."""
         with self.sessions() as session:
+            found = session.connection().scalars(
+                select(ReportRow.report_id).where(ReportRow.report_id.in_(report_ids))).all()
+            if not found:
+                return {}
             rows = session.scalars(
-                select(ReportRow).where(ReportRow.report_id.in_(report_ids))
+                select(ReportRow).where(ReportRow.report_id.in_(found))
                 .options(selectinload(ReportRow.score), selectinload(ReportRow.route))
             )
             return {row.report_id: row for row in rows}
@@ -139,16 +167,46 @@ class ScoringService:
         routes = route_scored(reports, scores, detections, meta, self.policy, received_at)
         scored = [_Scored(report, digest, score, detection, decided) for (report, digest), score, detection, decided
                   in zip(items, scores, detections, routes, strict=True)]
-        rows = []
-        with transaction(self.sessions) as session:
-            for item in scored:
-                rows.append(self._store(session, item, principal, received_at))
+        rows = [self._rows(item, principal, received_at) for item in scored]
+        self.committer.submit(_Pending(rows, scored, principal.key_id), len(rows)).result()
         for item in scored:
             self._count(item.route)
         return {row.report_id: decision_from_row(row, replayed=False) for row in rows}
 
-    def _store(self, session: Session, item: _Scored, principal: Principal,
-               received_at: datetime) -> ReportRow:
+    def _insert(self, session: Session, pending: Sequence[_Pending]) -> None:
+        """The ``pending`` requests' rows (with their score and route), queue items, audit entries and webhook
+        events, in the session's transaction: one INSERT per table for all of them. A report_id stored meanwhile
+        by another request raises IntegrityError here, before anything is committed."""
+        rows = [row for p in pending for row in p.rows]
+        scored = [item for p in pending for item in p.scored]
+        actors = [p.actor for p in pending for _ in p.rows]
+        connection = session.connection()
+        ids = connection.scalars(_INSERT_REPORTS, [column_values(row) for row in rows]).all()
+        queue_items: list[QueueItemRow] = []
+        audits: list[AuditRow] = []
+        for row, report_pk, item, actor in zip(rows, ids, scored, actors, strict=True):
+            row.id = row.score.report_pk = row.route.report_pk = report_pk
+            decided = item.route
+            if decided.action is not Action.AUTO_CLOSE and decided.queue is not None:
+                kind = "qa" if any(r.name == "low.qa_sample" for r in decided.rules) else "primary"
+                queue_items.append(QueueItemRow(
+                    report_pk=report_pk, queue=decided.queue, kind=kind, status="open", priority=decided.priority,
+                    due_at=decided.sla_deadline, created_at=row.route.decided_at, claimed_by=None,
+                    lease_expires_at=None, closed_at=None,
+                ))
+            audits.append(audit.entry(actor, "report.scored", "report", row.report_id, {
+                "model": f"{self.model.name}:{self.model.version}", "policy_version": self.policy.version,
+                "tier": decided.tier.value, "action": decided.action.value, "queue": decided.queue,
+                "rules": [r.name for r in decided.rules],
+            }))
+            if self.webhook_events:
+                webhooks.enqueue_for_route(session, row, decided, self.metrics)
+        for table_rows in ([row.score for row in rows], [row.route for row in rows], queue_items, audits):
+            if table_rows:
+                connection.execute(_INSERT[type(table_rows[0])], [column_values(r) for r in table_rows])
+
+    def _rows(self, item: _Scored, principal: Principal, received_at: datetime) -> ReportRow:
+        """The report's row with its score and route, in no session yet."""
         report, score, decided = item.report, item.score, item.route
         now = utcnow()
         row = ReportRow(
@@ -174,21 +232,6 @@ class ScoringService:
             grey_reasons=[{"name": r.name, "reason": r.reason} for r in decided.grey_area],
             rules=[{"name": r.name, "reason": r.reason} for r in decided.rules], decided_at=now,
         )
-        session.add(row)
-        session.flush()  # assigns row.id; raises IntegrityError now if the report_id was just stored elsewhere
-        if decided.action is not Action.AUTO_CLOSE and decided.queue is not None:
-            kind = "qa" if any(r.name == "low.qa_sample" for r in decided.rules) else "primary"
-            session.add(QueueItemRow(
-                report_pk=row.id, queue=decided.queue, kind=kind, status="open", priority=decided.priority,
-                due_at=decided.sla_deadline, created_at=now, claimed_by=None, lease_expires_at=None, closed_at=None,
-            ))
-        if self.webhook_events:
-            webhooks.enqueue_for_route(session, row, decided, self.metrics)
-        audit.record(session, principal.key_id, "report.scored", "report", report.report_id, {
-            "model": f"{self.model.name}:{self.model.version}", "policy_version": self.policy.version,
-            "tier": decided.tier.value, "action": decided.action.value, "queue": decided.queue,
-            "rules": [r.name for r in decided.rules],
-        })
         return row
 
     def _count(self, decided: Route) -> None:
@@ -196,6 +239,23 @@ class ScoringService:
         self.metrics.languages.labels(decided.language or "und").inc()
         for rule in decided.grey_area:
             self.metrics.grey_areas.labels(rule.name).inc()
+
+
+def column_values(row: Base) -> dict[str, Any]:
+    """The column values set on ``row`` (an ORM object in no session), keyed by column for a Core INSERT;
+    columns left unset (the primary key) take their defaults."""
+    columns = _COLUMN_KEYS.get(type(row))
+    if columns is None:
+        columns = _COLUMN_KEYS[type(row)] = {a.key: a.columns[0].key for a in row.__mapper__.column_attrs}
+    return {columns[key]: value for key, value in vars(row).items() if key in columns}
+
+
+_COLUMN_KEYS: dict[type[Base], dict[str, str]] = {}
+#: Core statements, built once: a new report's rows go in without the ORM's unit of work.
+_REPORTS = cast(Table, ReportRow.__table__)
+_INSERT_REPORTS = insert(_REPORTS).returning(_REPORTS.c.id, sort_by_parameter_order=True)
+_INSERT: dict[type[Base], Any] = {
+    cls: insert(cast(Table, cls.__table__)) for cls in (ScoreRow, RouteRow, QueueItemRow, AuditRow)}
 
 
 def _unique_reports(reports: Sequence[Report], digests: Sequence[str], prefix: str) -> dict[str, tuple[Report, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel
 
 from model.schema import Report
 from serving.deps import IntakeKey, ReaderKey, ServiceDep, StateDep
@@ -33,23 +34,28 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 @router.post("/reports:score", response_model=Decision, responses=ERRORS,
              summary="Score and route one report (idempotent on report_id)")
-def score_report(report: Report, principal: IntakeKey, service: ServiceDep, response: Response) -> Decision:
+def score_report(report: Report, principal: IntakeKey, service: ServiceDep) -> Response:
     """Risk tier, policy areas, language, route and grey-area status of one report, stored once.
 
     Sending the same report again (same ``report_id``, same content) returns the stored decision with
     ``replayed: true`` and the header ``Idempotent-Replayed: true``, and stores nothing."""
     decision = service.score([report], principal)[0]
-    if decision.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return decision
+    return json_response(decision, {"Idempotent-Replayed": "true"} if decision.replayed else None)
 
 
 @router.post("/reports:batchScore", response_model=BatchDecision, responses=ERRORS,
              summary="Score and route up to 256 reports in one call")
-def batch_score(request: BatchScoreRequest, principal: IntakeKey, service: ServiceDep) -> BatchDecision:
+def batch_score(request: BatchScoreRequest, principal: IntakeKey, service: ServiceDep) -> Response:
     """Results in request order. All new reports of the batch are stored in one transaction: an error stores
     none of them. A report_id already stored is answered from the store."""
-    return BatchDecision(results=service.score(request.reports, principal, field_prefix="reports"))
+    return json_response(BatchDecision(results=service.score(request.reports, principal, field_prefix="reports")))
+
+
+def json_response(body: BaseModel, headers: dict[str, str] | None = None) -> Response:
+    """``body``, serialised once by pydantic. Returning the model itself would have FastAPI dump it, validate the
+    dump against ``response_model`` and serialise it again: work per request that checks what the model's own
+    types already guarantee (the route keeps ``response_model`` for the OpenAPI schema)."""
+    return Response(body.model_dump_json(), media_type="application/json", headers=headers)
 
 
 @router.get("/reports/{report_id}", response_model=Decision,
