@@ -373,7 +373,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, set[str]]:
     parser.add_argument("--latency-rows", type=int, default=200, help="Texts scored one per call for latency.")
     parser.add_argument("--batch-size", type=int, default=32, help="Batch size of (a) batched, (b), (c), (d) batch.")
     parser.add_argument("--concurrency", type=int, default=16, help="Concurrent HTTP clients (closed loop).")
-    parser.add_argument("--open-loop-rate", type=float, default=20.0, help="Requests/s of the open-loop run.")
+    parser.add_argument("--open-loop-rate", type=float, default=50.0, help="Requests/s of the open-loop run.")
     parser.add_argument("--open-loop-requests", type=int, default=400)
     parser.add_argument("--threads", type=int, default=None,
                         help="Intra-op threads of every path (torch.set_num_threads, Scorer threads, "
@@ -568,24 +568,24 @@ def print_ratios(ratios: dict[str, float | None]) -> None:
 
 
 def targets_of(bench: Bench, measured: Measured, ratios: dict[str, float | None]) -> list[Target]:
-    """The project's targets, against these figures and the artifact's own int8 - fp32 test delta."""
+    """The project's targets (issue 17), against these figures and the artifact's own int8 - fp32 test delta.
+    The quality cost of each speed-up against the model before it is measured by ``benchmarks/variants.py``."""
     args, server_rss = bench.args, measured.server_rss
     f1 = bench.meta.get("metrics", {}).get("int8_minus_fp32")
     f1_drop = None if not f1 else max(-f1["tier_macro_f1"], -f1["area_macro_f1"])
-    open_row = next((row for row in measured.rows if row.key == "d_open"), None)
+    by_key = {row.key: row for row in measured.rows}
+    open_row = by_key.get("d_open")
+    int8_rate = by_key["c"].reports_per_s if "c" in by_key else None
     return [
-        Target("(c) >= 6x (a) reports/s, pipeline default batching", ratios["(c)/(a) pipeline default batching"],
-               6.0, True),
         Target(f"(c) >= 6x (a) reports/s, pipeline batch_size={args.batch_size}",
                ratios[f"(c)/(a) pipeline batch_size={args.batch_size}"], 6.0, True),
+        Target("(c) >= 400 reports/s", int8_rate, 400.0, True),
         Target("(d) >= 0.8x (c) reports/s, single-report requests", ratios["(d)/(c) single-report requests"],
                0.8, True),
-        Target(f"(d) >= 0.8x (c) reports/s, batchScore requests of {args.batch_size}",
-               ratios[f"(d)/(c) batchScore requests of {args.batch_size}"], 0.8, True),
         Target(f"p99 ms of single-report requests at {args.open_loop_rate:g}/s <= 50",
                open_row.latency_ms["p99"] if open_row and open_row.latency_ms else None, 50.0, False),
-        Target("serving process peak RSS MB <= 1000 (1 GB)", None if server_rss is None else server_rss * MIB / 1e6,
-               1000.0, False),
+        Target("serving process peak RSS MB <= 600", None if server_rss is None else server_rss * MIB / 1e6,
+               600.0, False),
         Target("int8 vs fp32 macro-F1 drop <= 0.01 (tier and areas, the export's test evaluation)", f1_drop,
                0.01, False),
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -72,6 +72,19 @@ class Conformal(BaseModel):
         return self.high_risk[POOLED]
 
 
+class Optimisation(BaseModel):
+    """How export made the serving model smaller and faster (``training.export.ExportOptions``)."""
+
+    #: ``fused``: one onnxruntime ``Attention`` op per layer; ``unfused``: the exporter's MatMul/Softmax ops.
+    attention: Literal["fused", "unfused"]
+    #: Which MatMuls ``model.onnx`` runs in int8: ``all``; ``ffn-input`` (each feed-forward output projection in
+    #: fp32); ``attention`` (both feed-forward MatMuls in fp32).
+    quantized: Literal["all", "ffn-input", "attention"]
+    #: Pieces the tokenizer and the word embeddings keep, of the pretrained encoder's.
+    vocabulary_size: int = Field(gt=0)
+    pretrained_vocabulary_size: int = Field(gt=0)
+
+
 class ArtifactFiles(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = "model.onnx"
@@ -105,6 +118,8 @@ class ArtifactMeta(BaseModel):
     #: None for an artifact exported before the conformal thresholds existed (routing then skips that rule).
     conformal: Conformal | None = None
     files: ArtifactFiles = Field(default_factory=ArtifactFiles)
+    #: None for an artifact exported before export recorded it (full vocabulary, feed-forward layers fp32).
+    optimisation: Optimisation | None = None
 
     @model_validator(mode="after")
     def _thresholds_cover_areas(self) -> ArtifactMeta:

@@ -177,8 +177,23 @@ def train_command(
 def export_command(
     run_name: Annotated[str | None, typer.Option(help="Training run to export [default: the latest].")] = None,
     track: Annotated[bool, typer.Option(help="Log to the run in MLflow and register the model.")] = True,
+    quantize: Annotated[str, typer.Option(
+        help="MatMuls in int8: all; ffn-input (the feed-forward output projections stay fp32); attention (both "
+             "feed-forward MatMuls stay fp32).")] = "all",
+    vocabulary: Annotated[str, typer.Option(
+        help="Vocabulary kept: corpus (the tokens the corpus' own splits use) or full (the encoder's).")] = "corpus",
+    artifact_name: Annotated[str | None, typer.Option(
+        help="Folder name under the models directory [default: the run's name].")] = None,
 ) -> None:
     """Export a training run to ONNX (fp32 and int8), calibrate, evaluate, register as `challenger`."""
+    from typing import get_args
+
+    from training.export import ExportOptions, Quantize, Vocabulary
+
+    if quantize not in get_args(Quantize):
+        fail(f"--quantize {quantize!r}: use one of {', '.join(get_args(Quantize))}")
+    if vocabulary not in get_args(Vocabulary):
+        fail(f"--vocabulary {vocabulary!r}: use one of {', '.join(get_args(Vocabulary))}")
     from training.summary import SUMMARY_FILE, SummaryError
 
     settings = get_settings()
@@ -197,7 +212,8 @@ def export_command(
 
     _log_progress()
     try:
-        result = export(run_dir, settings.models_dir / run_dir.name, track=track)
+        result = export(run_dir, settings.models_dir / (artifact_name or run_dir.name), track=track,
+                        options=ExportOptions(quantize=quantize, vocabulary=vocabulary))  # type: ignore[arg-type]
     except SummaryError as exc:
         fail(str(exc))
     card = write_model_card(result.meta, settings.data_cards_dir / "model.md")

@@ -1,10 +1,12 @@
 """``triage export``: from a training run to the self-describing serving artifact.
 
-1. ONNX export of the fine-tuned model (fp32, legacy exporter: one file, dynamic batch and length).
-2. Graph optimisation for BERT (onnxruntime's transformer optimizer: fused skip layer norm, bias gelu),
-   then dynamic int8 quantization of the optimised graph (per-channel int8 weights, activations quantized
-   at run time; the word embeddings and attention too; the feed-forward layers stay fp32, see
-   ``feed_forward_matmuls``).
+1. The vocabulary trimmed to the tokens the corpus uses (``training.vocabulary``), in the tokenizer and the
+   word embeddings; ONNX export of the fine-tuned model with eager attention (fp32, legacy exporter: one
+   file, dynamic batch and length), the pattern onnxruntime's optimizer fuses.
+2. Graph optimisation for BERT (onnxruntime's transformer optimizer: embedding layer norm, one fused
+   ``Attention`` op per layer, skip layer norm, bias gelu), then dynamic int8 quantization of the optimised
+   graph (per-channel int8 weights, activations quantized at run time): every MatMul, or with
+   ``quantize="attention"`` all but the feed-forward layers (``feed_forward_matmuls``).
 3. Parity: torch vs onnxruntime fp32 probabilities on validation rows, and int8 vs fp32 top tier.
 4. Calibration on the calibration split with the int8 model's outputs (the model that serves):
    temperatures per head, area thresholds, the high-risk threshold.
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import shutil
@@ -23,14 +26,14 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from evaluation.conformal import mondrian_thresholds
 from evaluation.ood import OODReport, routed_report, sample_per_source
-from model.artifact import ArtifactMeta, Conformal, Temperatures, Thresholds
+from model.artifact import ArtifactMeta, Conformal, Optimisation, Temperatures, Thresholds
 from model.scorer import Scorer, calibrate, sigmoid, softmax
 from model.settings import Settings, get_settings
 from model.taxonomy import get_taxonomy
@@ -44,10 +47,28 @@ from training.config import TrainConfig
 from training.dataset import SplitArrays, load_splits
 from training.summary import TrainingSummary
 from training.train import WEIGHTS, evaluate, held_out_sample
+from training.vocabulary import kept_ids, trim_embeddings, trim_tokenizer, used_token_ids
 
 log = logging.getLogger(__name__)
 Floats = npt.NDArray[np.float32]
 PARITY_ROWS = 256
+#: Which MatMuls the int8 model quantizes: ``all``; ``ffn-input`` (all but each layer's feed-forward output
+#: projection, whose input, after the GELU, has the outliers per-tensor activation quantization handles
+#: worst); ``attention`` (both feed-forward MatMuls stay fp32).
+Quantize = Literal["all", "ffn-input", "attention"]
+#: The vocabulary the artifact keeps: the tokens of the corpus' own splits, or the encoder's whole one.
+Vocabulary = Literal["corpus", "full"]
+#: The splits whose texts decide the kept vocabulary: never the held-out sources (``ood``).
+VOCABULARY_SPLITS = ("train", "validation", "calibration", "test")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How the serving model is made smaller and faster; each choice is measured (``benchmarks/variants.py``,
+    BENCHMARKS.md) against its cost on held-out sources and in-distribution F1."""
+
+    quantize: Quantize = "all"
+    vocabulary: Vocabulary = "corpus"
 
 
 @dataclass
@@ -72,8 +93,12 @@ def _load_torch_model(run_dir: Path, summary: TrainingSummary) -> Any:
 
 
 def export_onnx(model: Any, path: Path) -> None:
+    """``model`` as ONNX at ``path``, with eager attention: the same function as training's (sdpa), exported as
+    the MatMul / Softmax pattern that onnxruntime's optimizer fuses into one Attention op per layer (the sdpa
+    export it leaves as some 20 ops a layer)."""
     import torch
 
+    model.encoder.set_attn_implementation("eager")
     ids = torch.tensor([[0, 41, 1294, 12, 87, 2], [0, 41, 1294, 12, 2, 1]], dtype=torch.long)
     mask = (ids != 1).long()
     with torch.no_grad():
@@ -85,7 +110,8 @@ def export_onnx(model: Any, path: Path) -> None:
         )
 
 
-def optimize_and_quantize(fp32_path: Path, optimized_path: Path, int8_path: Path, heads: int, hidden: int) -> None:
+def optimize_and_quantize(fp32_path: Path, optimized_path: Path, int8_path: Path, heads: int, hidden: int,
+                          quantize: Quantize = "all") -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
@@ -94,12 +120,30 @@ def optimize_and_quantize(fp32_path: Path, optimized_path: Path, int8_path: Path
                                opt_level=1)
     optimized.save_model_to_file(str(optimized_path))
     quantize_dynamic(str(optimized_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True,
-                     nodes_to_exclude=feed_forward_matmuls(optimized_path),
+                     nodes_to_exclude=fp32_matmuls(optimized_path, quantize),
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
+def fused_attention_ops(path: Path) -> int:
+    """How many fused ``Attention`` (fp32) or ``QAttention`` (int8) ops the graph at ``path`` has."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return sum(node.op_type in ("Attention", "QAttention") for node in graph.node)
+
+
+def fp32_matmuls(path: Path, quantize: Quantize) -> list[str]:
+    """The MatMuls of the graph at ``path`` that ``quantize`` leaves fp32."""
+    if quantize == "all":
+        return []
+    names = feed_forward_matmuls(path)
+    if quantize == "ffn-input":
+        return [name for name in names if name.endswith("/output/dense/MatMul")]
+    return names
+
+
 def feed_forward_matmuls(path: Path) -> list[str]:
-    """The feed-forward MatMuls of every layer (hidden -> 1536 -> hidden), which the quantizer leaves fp32.
+    """The feed-forward MatMuls of every layer (hidden -> 1536 -> hidden).
 
     Their activations (around the GELU) have the outliers that per-tensor dynamic activation quantization
     handles worst. Measured on the quick model, 2,000 validation rows, share of rows where int8 keeps fp32's
@@ -201,20 +245,41 @@ def held_out_sources_report(scorer: Scorer, ood: SplitArrays | None, config: Tra
     return routed_report(scorer, sample, load_policy(settings.routing_policy))
 
 
-def _write_onnx(run_dir: Path, summary: TrainingSummary, folder: Path) -> Any:
-    """The run's model as ONNX in ``folder`` (fp32, and int8 from it), with its tokenizer; the torch model."""
+def corpus_vocabulary(tokenizer_spec: dict[str, Any], splits: dict[str, SplitArrays], prefix: str) -> Any:
+    """The token ids to keep: those the texts of the corpus' own splits use, and the special tokens."""
+    from tokenizers import Tokenizer
+
+    texts = itertools.chain.from_iterable(splits[name].texts for name in VOCABULARY_SPLITS if name in splits)
+    tokenizer = Tokenizer.from_str(json.dumps(tokenizer_spec))
+    return kept_ids(tokenizer_spec, used_token_ids(tokenizer, prefix, texts))
+
+
+def _write_onnx(run_dir: Path, summary: TrainingSummary, folder: Path, options: ExportOptions,
+                splits: dict[str, SplitArrays]) -> tuple[Any, Optimisation]:
+    """The run's model as ONNX in ``folder`` (fp32, and int8 from it), with its tokenizer, both over the
+    vocabulary ``options`` asks for; the torch model (with that vocabulary) and what was done."""
     encoder_settings = json.loads((summary.encoder_dir / "config.json").read_text())
     model = _load_torch_model(run_dir, summary)
+    spec = json.loads((summary.encoder_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    pretrained_size = len(spec["model"]["vocab"])
+    if options.vocabulary == "corpus":
+        keep = corpus_vocabulary(spec, splits, summary.text_prefix)
+        spec = trim_tokenizer(spec, keep)
+        trim_embeddings(model, keep)
+        log.info("vocabulary: %d of %d pieces kept (those the corpus uses)", len(keep), pretrained_size)
+    (folder / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     raw = folder / "model.raw.onnx"
     export_onnx(model, raw)
     optimize_and_quantize(raw, folder / "model.fp32.onnx", folder / "model.onnx",
-                          encoder_settings["num_attention_heads"], encoder_settings["hidden_size"])
+                          encoder_settings["num_attention_heads"], encoder_settings["hidden_size"], options.quantize)
     raw.unlink()
-    shutil.copyfile(summary.encoder_dir / "tokenizer.json", folder / "tokenizer.json")
-    return model
+    fused = fused_attention_ops(folder / "model.onnx")
+    done = Optimisation(attention="fused" if fused else "unfused", quantized=options.quantize,
+                        vocabulary_size=len(spec["model"]["vocab"]), pretrained_vocabulary_size=pretrained_size)
+    return model, done
 
 
-def _provisional_meta(summary: TrainingSummary, config: TrainConfig) -> ArtifactMeta:
+def _provisional_meta(summary: TrainingSummary, config: TrainConfig, optimisation: Optimisation) -> ArtifactMeta:
     """The artifact's metadata before calibration (identity: temperatures 1, thresholds 0.5, no languages)."""
     return ArtifactMeta(
         name="triage-classifier", version=summary.run_name, created_at=datetime.now(UTC),
@@ -224,7 +289,7 @@ def _provisional_meta(summary: TrainingSummary, config: TrainConfig) -> Artifact
         temperatures=Temperatures(tier=1.0, areas=1.0),
         thresholds=Thresholds(areas={a: 0.5 for a in summary.area_labels}, high_risk=0.5),
         corpus_fingerprint=summary.corpus_fingerprint, languages=[], encoder=summary.encoder,
-        training=summary.artifact_training(),
+        training=summary.artifact_training(), optimisation=optimisation,
     )
 
 
@@ -287,8 +352,10 @@ def evaluate_export(int8: Scorer, fp32: Scorer, held_out: dict[str, SplitArrays]
     return metrics
 
 
-def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Settings | None = None) -> ExportResult:
+def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Settings | None = None,
+           options: ExportOptions | None = None) -> ExportResult:
     started = time.perf_counter()
+    options = options or ExportOptions()
     summary = TrainingSummary.load(run_dir)
     config = summary.train_config()
     taxonomy = get_taxonomy()
@@ -298,16 +365,16 @@ def export(run_dir: Path, artifact_dir: Path, track: bool = True, settings: Sett
     tmp = artifact_dir.with_name(artifact_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model = _write_onnx(run_dir, summary, tmp)
+    splits = load_splits(config.corpus_dir, config.none_implies_negatives)
+    model, optimisation = _write_onnx(run_dir, summary, tmp, options, splits)
     export_seconds = time.perf_counter() - started
 
     # A provisional artifact.json (identity calibration) lets the Scorer load the folder for evaluation.
-    meta = _provisional_meta(summary, config)
+    meta = _provisional_meta(summary, config, optimisation)
     meta.save(tmp)
     int8 = Scorer(tmp)
     fp32 = Scorer(tmp, use_fp32=True)
 
-    splits = load_splits(config.corpus_dir, config.none_implies_negatives)
     held_out = {name: held_out_sample(splits, name, config) for name in ("validation", "calibration", "test")}
     validation = held_out["validation"]
     validation_int8 = int8.logits(validation.texts)

@@ -28,6 +28,16 @@ def _recipe(config: dict[str, Any]) -> str:
     return f"LP-FT: the heads probed for {probe} epochs, then {tuned}" if probe else tuned
 
 
+def _optimisation(meta: ArtifactMeta) -> str:
+    opt = meta.optimisation
+    if opt is None:
+        return "attention unfused, feed-forward layers fp32, the encoder's whole vocabulary"
+    quantized = {"all": "every MatMul int8", "ffn-input": "feed-forward output projections fp32",
+                 "attention": "feed-forward layers fp32"}[opt.quantized]
+    return (f"attention {opt.attention}, {quantized}, vocabulary {opt.vocabulary_size:,} of "
+            f"{opt.pretrained_vocabulary_size:,} pieces (those the corpus uses, and every single character)")
+
+
 def render_model_card(meta: ArtifactMeta) -> str:
     m = meta.metrics
     test, fp32 = m["test"], m["test_fp32"]
@@ -66,8 +76,9 @@ def render_model_card(meta: ArtifactMeta) -> str:
 - **Calibration:** temperature {meta.temperatures.tier:.3f} (tier), {meta.temperatures.areas:.3f} (areas), fitted on
   {training['rows'].get('calibration', 'the')} calibration rows with the int8 model; high risk when
   P(high) >= {meta.thresholds.high_risk:.3f}.
-- **Served model:** int8 ONNX, {m['sizes_mb']['int8']} MB (fp32: {m['sizes_mb']['fp32']} MB); int8 keeps fp32's
-  top tier on {parity['int8_vs_fp32_top_tier_agreement']:.1%} of {int(parity['agreement_rows'])} validation rows;
+- **Served model:** int8 ONNX, {m['sizes_mb']['int8']} MB (fp32: {m['sizes_mb']['fp32']} MB);
+  {_optimisation(meta)}; int8 keeps fp32's top tier on {parity['int8_vs_fp32_top_tier_agreement']:.1%} of
+  {int(parity['agreement_rows'])} validation rows;
   onnxruntime fp32 matches torch within {parity['torch_vs_onnx_fp32_max_prob_diff']:.1e}.
 
 ## Intended use
