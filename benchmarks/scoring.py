@@ -56,6 +56,16 @@ MIB = 2**20
 # (a) the transformers pipeline
 
 
+def run_encoder_dir(run_dir: Path) -> Path:
+    """The pretrained encoder's folder the run trained from (its config and whole-vocabulary tokenizer)."""
+    from training.summary import TrainingSummary
+
+    encoder_dir = TrainingSummary.load(run_dir).encoder_dir
+    if not encoder_dir.is_absolute() and not encoder_dir.is_dir():
+        encoder_dir = REPO / encoder_dir
+    return encoder_dir
+
+
 def load_torch_classifier(run_dir: Path) -> Any:
     """The fine-tuned ``TriageClassifier`` of a training run, in eval mode.
 
@@ -69,10 +79,7 @@ def load_torch_classifier(run_dir: Path) -> Any:
     from training.summary import TrainingSummary
 
     summary = TrainingSummary.load(run_dir)
-    encoder_dir = summary.encoder_dir
-    if not encoder_dir.is_absolute() and not encoder_dir.is_dir():
-        encoder_dir = REPO / encoder_dir
-    config = encoder_config(encoder_dir, summary.config.get("encoder_layers"))
+    config = encoder_config(run_encoder_dir(run_dir), summary.config.get("encoder_layers"))
     encoder = BertModel(config, add_pooling_layer=False)
     model = TriageClassifier(encoder, len(summary.tier_labels), len(summary.area_labels))
     model.load_state_dict(load_file(str(run_dir / RUN_WEIGHTS)))
@@ -80,10 +87,11 @@ def load_torch_classifier(run_dir: Path) -> Any:
 
 
 def build_pipeline(run_dir: Path, artifact_dir: Path) -> Any:
-    """A transformers ``Pipeline`` scoring one text at a time as ``model.scorer`` does: the artifact's
-    tokenizer (a fast HF tokenizer from its tokenizer.json), text normalisation, prefix and max_length; the
-    torch model; the artifact's calibration temperatures. Returns, per text, the top tier and the calibrated
-    tier and area probabilities."""
+    """A transformers ``Pipeline`` scoring one text at a time as ``model.scorer`` does: the run's tokenizer
+    (a fast HF tokenizer from the encoder's tokenizer.json: the torch model of the run has the encoder's whole
+    vocabulary, the artifact a trimmed one), text normalisation, prefix and max_length; the torch model; the
+    artifact's calibration temperatures. Returns, per text, the top tier and the calibrated tier and area
+    probabilities."""
     import torch
     from transformers import Pipeline, PreTrainedTokenizerFast
 
@@ -91,7 +99,7 @@ def build_pipeline(run_dir: Path, artifact_dir: Path) -> Any:
     from model.text import normalize_text
 
     meta = ArtifactMeta.load(artifact_dir)
-    tokenizer_file = str(artifact_dir / meta.files.tokenizer)
+    tokenizer_file = str(run_encoder_dir(run_dir) / "tokenizer.json")
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=tokenizer_file)  # type: ignore[no-untyped-call]
     tokenizer.pad_token = tokenizer.convert_ids_to_tokens(meta.pad_id)
 

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from model.schema import Report
 from model.scorer import Score, to_scores
@@ -150,9 +150,10 @@ class ScoringService:
                 select(ReportRow.report_id).where(ReportRow.report_id.in_(report_ids))).all()
             if not found:
                 return {}
+            # One SELECT with both one-to-one joins (selectinload would add a query per relationship).
             rows = session.scalars(
                 select(ReportRow).where(ReportRow.report_id.in_(found))
-                .options(selectinload(ReportRow.score), selectinload(ReportRow.route))
+                .options(joinedload(ReportRow.score), joinedload(ReportRow.route))
             )
             return {row.report_id: row for row in rows}
 
@@ -321,6 +322,6 @@ def find_decision(sessions: sessionmaker[Session], report_id: str) -> Decision |
     with sessions() as session:
         row = session.scalars(
             select(ReportRow).where(ReportRow.report_id == report_id)
-            .options(selectinload(ReportRow.score), selectinload(ReportRow.route))
+            .options(joinedload(ReportRow.score), joinedload(ReportRow.route))
         ).one_or_none()
         return decision_from_row(row, replayed=True) if row is not None else None

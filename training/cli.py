@@ -179,7 +179,7 @@ def export_command(
     track: Annotated[bool, typer.Option(help="Log to the run in MLflow and register the model.")] = True,
     quantize: Annotated[str, typer.Option(
         help="MatMuls in int8: all; ffn-input (the feed-forward output projections stay fp32); attention (both "
-             "feed-forward MatMuls stay fp32).")] = "all",
+             "feed-forward MatMuls stay fp32).")] = "ffn-input",
     vocabulary: Annotated[str, typer.Option(
         help="Vocabulary kept: corpus (the tokens the corpus' own splits use) or full (the encoder's).")] = "corpus",
     artifact_name: Annotated[str | None, typer.Option(

@@ -67,7 +67,7 @@ class ExportOptions:
     """How the serving model is made smaller and faster; each choice is measured (``benchmarks/variants.py``,
     BENCHMARKS.md) against its cost on held-out sources and in-distribution F1."""
 
-    quantize: Quantize = "all"
+    quantize: Quantize = "ffn-input"
     vocabulary: Vocabulary = "corpus"
 
 
@@ -146,11 +146,11 @@ def feed_forward_matmuls(path: Path) -> list[str]:
     """The feed-forward MatMuls of every layer (hidden -> 1536 -> hidden).
 
     Their activations (around the GELU) have the outliers that per-tensor dynamic activation quantization
-    handles worst. Measured on the quick model, 2,000 validation rows, share of rows where int8 keeps fp32's
-    top tier: 91.4% with everything quantized; 94.5% with per-channel weights; 98.4% also leaving the
-    feed-forward output projections fp32 (133 MB); 99.0% leaving both feed-forward MatMuls fp32 (153 MB,
-    max |p_int8 - p_fp32| 0.04); leaving the attention output or the last two layers fp32 as well adds
-    nothing. reduce_range made it worse (this CPU has VNNI).
+    handles worst. Measured on one quick run (2026-12-07, ``benchmarks/variants.py``, BENCHMARKS.md; this CPU has
+    AVX2 but no VNNI, so int8 MatMuls gain little over fp32), against the export before (unfused attention,
+    both feed-forward MatMuls fp32): ``ffn-input`` 1.14x the reports/s, test macro-F1 -0.005 (tier) / +0.013
+    (areas), held-out harm AUROC -0.006; ``all`` 1.32x but tier macro-F1 -0.017, and int8 keeps fp32's top
+    tier on only 93% of validation rows (96.5% with ``ffn-input``).
     """
     import onnx
 

@@ -13,7 +13,7 @@ from model.scorer import Scorer
 from model.settings import Settings
 from training.config import TrainConfig
 from training.data.build import BuildResult
-from training.export import ExportResult, export
+from training.export import ExportOptions, ExportResult, export
 from training.model_card import write_model_card
 from training.train import TrainResult, train
 
@@ -77,8 +77,19 @@ def test_onnx_parity_and_int8_quality(trained: tuple[TrainResult, ExportResult])
     assert metrics["int8_minus_fp32"]["tier_macro_f1"] >= -0.01
     assert metrics["int8_minus_fp32"]["area_macro_f1"] >= -0.01
     # Top-tier agreement is a looser sanity check (how many rows sit at a tier boundary varies between
-    # models); measured 0.988 to 0.992.
-    assert metrics["parity"]["int8_vs_fp32_top_tier_agreement"] >= 0.98
+    # models); measured 0.988 to 0.992 with the feed-forward layers fp32, 0.965 with their input projections int8
+    # (the default since 2026-12-07: BENCHMARKS.md).
+    assert metrics["parity"]["int8_vs_fp32_top_tier_agreement"] >= 0.94
+
+
+def test_the_served_graph_is_fused_quantized_and_keeps_the_corpus_vocabulary(
+        trained: tuple[TrainResult, ExportResult], scorer: Scorer) -> None:
+    meta = trained[1].meta
+    assert meta.optimisation is not None
+    assert meta.optimisation.attention == "fused"
+    assert meta.optimisation.quantized == ExportOptions().quantize
+    assert 20_000 < meta.optimisation.vocabulary_size < meta.optimisation.pretrained_vocabulary_size == 250_002
+    assert scorer.tokenizer.get_vocab_size() == meta.optimisation.vocabulary_size
 
 
 def test_the_model_card_is_generated(trained: tuple[TrainResult, ExportResult], work: Settings) -> None:
