@@ -5,6 +5,7 @@ A benchmark prints figures; this only checks that it runs and says what it shoul
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,12 +24,14 @@ def write_run_dir(model: Any, folder: Path) -> Path:
     from safetensors.torch import save_file
 
     from model.taxonomy import get_taxonomy
+    from training.encoder import TOKENIZER_FILE, TOKENIZER_PACKAGE, package_file
     from training.summary import TrainingSummary
 
     taxonomy = get_taxonomy()
     encoder_dir = folder / "encoder"
     encoder_dir.mkdir(parents=True)
     model.encoder.config.to_json_file(str(encoder_dir / "config.json"))
+    shutil.copyfile(package_file(TOKENIZER_PACKAGE, TOKENIZER_FILE), encoder_dir / "tokenizer.json")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
     TrainingSummary(
         run_name="tiny", mlflow_run_id=None, profile="quick",
