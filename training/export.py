@@ -111,7 +111,7 @@ def export_onnx(model: Any, path: Path) -> None:
 
 
 def optimize_and_quantize(fp32_path: Path, optimized_path: Path, int8_path: Path, heads: int, hidden: int,
-                          quantize: Quantize = "all") -> None:
+                          quantize: Quantize = ExportOptions.quantize) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
