@@ -5,8 +5,8 @@
    file, dynamic batch and length), the pattern onnxruntime's optimizer fuses.
 2. Graph optimisation for BERT (onnxruntime's transformer optimizer: embedding layer norm, one fused
    ``Attention`` op per layer, skip layer norm, bias gelu), then dynamic int8 quantization of the optimised
-   graph (per-channel int8 weights, activations quantized at run time): every MatMul, or with
-   ``quantize="attention"`` all but the feed-forward layers (``feed_forward_matmuls``).
+   graph (per-channel int8 weights, activations quantized at run time): by default every MatMul but the
+   feed-forward output projections (``ExportOptions``, ``feed_forward_matmuls``).
 3. Parity: torch vs onnxruntime fp32 probabilities on validation rows, and int8 vs fp32 top tier.
 4. Calibration on the calibration split with the int8 model's outputs (the model that serves):
    temperatures per head, area thresholds, the high-risk threshold.
@@ -47,7 +47,7 @@ from training.config import TrainConfig
 from training.dataset import SplitArrays, load_splits
 from training.summary import TrainingSummary
 from training.train import WEIGHTS, evaluate, held_out_sample
-from training.vocabulary import kept_ids, trim_embeddings, trim_tokenizer, used_token_ids
+from training.vocabulary import TokenIds, kept_ids, trim_embeddings, trim_tokenizer, used_token_ids
 
 log = logging.getLogger(__name__)
 Floats = npt.NDArray[np.float32]
@@ -245,8 +245,9 @@ def held_out_sources_report(scorer: Scorer, ood: SplitArrays | None, config: Tra
     return routed_report(scorer, sample, load_policy(settings.routing_policy))
 
 
-def corpus_vocabulary(tokenizer_spec: dict[str, Any], splits: dict[str, SplitArrays], prefix: str) -> Any:
-    """The token ids to keep: those the texts of the corpus' own splits use, and the special tokens."""
+def corpus_vocabulary(tokenizer_spec: dict[str, Any], splits: dict[str, SplitArrays], prefix: str) -> TokenIds:
+    """The token ids to keep: those the texts of the corpus' own splits use, the special tokens and every
+    single character (``training.vocabulary.kept_ids``)."""
     from tokenizers import Tokenizer
 
     texts = itertools.chain.from_iterable(splits[name].texts for name in VOCABULARY_SPLITS if name in splits)
