@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{'OOD min':>6}")
     print(header)
     print("-" * len(header))
-    base = quality(metas[0])
-    for folder, meta, rate, p, r in zip(args.artifacts, metas, rates, probs, rss, strict=True):
-        q = quality(meta)
+    qualities = [quality(meta) for meta in metas]
+    base = qualities[0]
+    for folder, meta, q, rate, p, r in zip(args.artifacts, metas, qualities, rates, probs, rss, strict=True):
         opt = meta.optimisation
         agree = float(np.mean(p.argmax(axis=1) == probs[0].argmax(axis=1)))
         size = (folder / meta.files.model).stat().st_size / 2**20
@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("held-out sources, harm AUROC (difference to the baseline):")
     for source, value in base["ood_sources"].items():
-        cells = [f"{_fmt(quality(m)['ood_sources'].get(source))} "
-                 f"({_fmt(_delta(quality(m)['ood_sources'].get(source), value), signed=True)})" for m in metas[1:]]
+        cells = [f"{_fmt(q['ood_sources'].get(source))} "
+                 f"({_fmt(_delta(q['ood_sources'].get(source), value), signed=True)})" for q in qualities[1:]]
         print(f"  {source:<28} {_fmt(value)}  " + "  ".join(cells))
     return 0
 

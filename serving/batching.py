@@ -23,7 +23,6 @@ Hazards handled here:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ import numpy.typing as npt
 
 from model.scorer import Floats
 from serving.metrics import Metrics
+from serving.worker import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class _Request:
 _Slice = tuple[_Request, int, int]
 
 
-class MicroBatcher:
+class MicroBatcher(QueueWorker):
     """Merges concurrent ``probabilities`` calls into model calls of up to ``max_batch`` texts.
 
     Thread-safe. Start-up starts the batching thread (unless ``max_wait_ms`` is 0); ``close()`` stops it."""
@@ -92,23 +92,12 @@ class MicroBatcher:
         self._max_wait = max_wait_ms / 1000
         self._metrics = metrics
         self._queue: deque[_Request] = deque()
-        self._ready = threading.Condition()
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        if self.enabled:
-            # A daemon thread: a process that exits without closing it (a test, a crash) is not held up by it.
-            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-            self._thread.start()
+        super().__init__(name, start=self.enabled)
 
     @property
     def enabled(self) -> bool:
         """Whether calls are batched (``max_wait_ms > 0``) rather than run by each caller."""
         return self._max_wait > 0
-
-    @property
-    def running(self) -> bool:
-        """Whether the batching thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
 
     @property
     def pending(self) -> int:
@@ -136,17 +125,6 @@ class MicroBatcher:
         except Exception as exc:
             future.set_exception(exc)
         return future
-
-    def close(self, *, wait: bool = True, timeout: float | None = None) -> None:
-        """Stop taking requests; the thread scores those already queued, then ends. ``wait``: until it has.
-
-        Idempotent. Later callers are scored directly, in their own thread."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify_all()
-        thread = self._thread
-        if wait and thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
 
     def __enter__(self) -> MicroBatcher:
         return self

@@ -17,7 +17,6 @@ takes a lone request at once (no waiting to collect more).
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from serving.db.engine import transaction
 from serving.metrics import Metrics
+from serving.worker import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ Job = TypeVar("Job")
 Store = Callable[[Session, Sequence[Job]], None]
 
 
-class GroupCommitter(Generic[Job]):
+class GroupCommitter(QueueWorker, Generic[Job]):
     """Stores jobs with ``store`` in shared transactions, one group at a time, on its own thread."""
 
     def __init__(self, sessions: sessionmaker[Session], store: Store[Job], *, max_group: int = 64,
@@ -47,16 +47,8 @@ class GroupCommitter(Generic[Job]):
         self.max_group = max_group
         self._metrics = metrics
         self._queue: deque[tuple[Job, int, Future[None]]] = deque()
-        self._ready = threading.Condition()
-        self._closed = not enabled
-        self._thread: threading.Thread | None = None
-        if enabled:
-            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-            self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        super().__init__(name, start=enabled)
+        self._closed = not enabled  # disabled: every job is committed by its caller
 
     def submit(self, job: Job, size: int = 1) -> Future[None]:
         """The future of ``job`` stored (``size``: the reports it holds, which a group counts). Done when its
@@ -69,15 +61,6 @@ class GroupCommitter(Generic[Job]):
                 return future
         self._commit_alone(job, future)
         return future
-
-    def close(self, *, wait: bool = True, timeout: float | None = None) -> None:
-        """Stop taking jobs; the thread stores those already queued, then ends. Idempotent."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify_all()
-        thread = self._thread
-        if wait and thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
 
     def _run(self) -> None:
         group: list[tuple[Job, int, Future[None]]] = []

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import ColumnElement, Select, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
@@ -150,11 +150,7 @@ class ScoringService:
                 select(ReportRow.report_id).where(ReportRow.report_id.in_(report_ids))).all()
             if not found:
                 return {}
-            # One SELECT with both one-to-one joins (selectinload would add a query per relationship).
-            rows = session.scalars(
-                select(ReportRow).where(ReportRow.report_id.in_(found))
-                .options(joinedload(ReportRow.score), joinedload(ReportRow.route))
-            )
+            rows = session.scalars(_with_decision(ReportRow.report_id.in_(found)))
             return {row.report_id: row for row in rows}
 
     def _score_and_store(self, items: list[tuple[Report, str]], principal: Principal) -> dict[str, Decision]:
@@ -318,10 +314,13 @@ def decision_from_row(row: ReportRow, *, replayed: bool) -> Decision:
     )
 
 
+def _with_decision(condition: ColumnElement[bool]) -> Select[ReportRow]:
+    """The reports matching ``condition`` with their score and route (what ``decision_from_row`` reads), in one
+    SELECT joining both one-to-one relationships (``selectinload`` would add a query per relationship)."""
+    return select(ReportRow).where(condition).options(joinedload(ReportRow.score), joinedload(ReportRow.route))
+
+
 def find_decision(sessions: sessionmaker[Session], report_id: str) -> Decision | None:
     with sessions() as session:
-        row = session.scalars(
-            select(ReportRow).where(ReportRow.report_id == report_id)
-            .options(joinedload(ReportRow.score), joinedload(ReportRow.route))
-        ).one_or_none()
+        row = session.scalars(_with_decision(ReportRow.report_id == report_id)).one_or_none()
         return decision_from_row(row, replayed=True) if row is not None else None
