@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from model.registry import ModelLoadError, RegistryUnavailable, redact, registry_source, resolve_alias
 from model.settings import Settings
 from serving import webhooks
-from serving.api import health, perspective, queues, reports, trends
+from serving.api import appeals, health, perspective, queues, reports, trends
 from serving.api import webhooks as webhooks_api
 from serving.auth import KeyCache
 from serving.console import routes as console
@@ -88,6 +88,7 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
     app.include_router(health.router)
     app.include_router(reports.router)
     app.include_router(queues.router)
+    app.include_router(appeals.router)
     app.include_router(trends.router)
     app.include_router(webhooks_api.router)
     app.include_router(perspective.router)

@@ -37,6 +37,12 @@ class Principal:
     key_id: str
     name: str
     role: Role
+    #: A reviewer's languages (ISO 639-1): "claim next" gives them items in these languages first.
+    languages: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, row: ApiKeyRow) -> Principal:
+        return cls(key_id=row.key_id, name=row.name, role=Role(row.role), languages=frozenset(row.languages or ()))
 
     def may(self, *roles: Role) -> bool:
         """Admins may do everything; everyone else what their role is listed for."""
@@ -57,15 +63,40 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def create_key(session: Session, name: str, role: Role) -> NewKey:
+LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}$")
+
+
+def parse_languages(value: str) -> list[str]:
+    """``"de, fr"`` -> ``["de", "fr"]``: ISO 639-1 codes, comma-separated; ValueError naming a bad one."""
+    codes = [code.strip().lower() for code in value.split(",") if code.strip()]
+    for code in codes:
+        if not LANGUAGE_PATTERN.match(code):
+            raise ValueError(f"{code!r} is not an ISO 639-1 language code (two or three letters, e.g. de)")
+    return sorted(set(codes))
+
+
+def create_key(session: Session, name: str, role: Role, languages: list[str] | None = None) -> NewKey:
     from serving.audit import record
 
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     session.add(ApiKeyRow(key_id=key_id, name=name, role=role.value, secret_sha256=_digest(secret),
-                          created_at=utcnow(), revoked_at=None))
-    record(session, "system", "api_key.created", "api_key", key_id, {"name": name, "role": role.value})
+                          created_at=utcnow(), revoked_at=None, languages=languages or None))
+    record(session, "system", "api_key.created", "api_key", key_id,
+           {"name": name, "role": role.value, "languages": languages or []})
     return NewKey(key_id=key_id, name=name, role=role, secret=f"trg_{key_id}_{secret}")
+
+
+def set_languages(session: Session, key_id: str, languages: list[str]) -> bool:
+    """Set an active key's languages (an empty list clears them); False when there is no such key."""
+    from serving.audit import record
+
+    row = session.scalars(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id)).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return False
+    row.languages = languages or None
+    record(session, "system", "api_key.languages_set", "api_key", key_id, {"languages": languages})
+    return True
 
 
 def authenticate(session: Session, presented: str) -> Principal | None:
@@ -79,7 +110,7 @@ def authenticate(session: Session, presented: str) -> Principal | None:
         return None
     if not hmac.compare_digest(row.secret_sha256, _digest(secret)):
         return None
-    return Principal(key_id=row.key_id, name=row.name, role=Role(row.role))
+    return Principal.of(row)
 
 
 class KeyCache:

@@ -58,6 +58,9 @@ def _sessions() -> sessionmaker[Session]:
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key (e.g. intake-web, alice).")],
     role: Annotated[str, typer.Option(help="intake, reviewer or admin.")],
+    languages: Annotated[str, typer.Option(
+        help="A reviewer's languages, ISO 639-1 codes separated by commas (e.g. de,fr): \"claim next\" gives "
+             "them items in these languages first.")] = "",
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
     from serving.auth import Role, create_key
@@ -69,22 +72,50 @@ def keys_create(
         fail(f"--role: {role!r} is not a role; choose intake, reviewer or admin")
     if not name.strip() or len(name) > 128:
         fail("--name: give 1 to 128 characters")
+    codes = _languages(languages)
     with transaction(_sessions()) as session:
-        key = create_key(session, name.strip(), parsed)
+        key = create_key(session, name.strip(), parsed, codes)
     typer.echo(f"created {key.role.value} key {key.key_id} ({key.name}). It is shown once; store it now:",
                err=True)
     typer.echo(key.secret)
 
 
+def _languages(value: str) -> list[str]:
+    from serving.auth import parse_languages
+
+    try:
+        return parse_languages(value)
+    except ValueError as exc:
+        fail(f"--languages: {exc}")
+
+
+@keys_app.command("languages")
+def keys_languages(
+    key_id: Annotated[str, typer.Argument(help="The key id (the part after trg_).")],
+    languages: Annotated[str, typer.Argument(help="ISO 639-1 codes separated by commas (e.g. de,fr); \"\" clears "
+                                                  "them.")],
+) -> None:
+    """Set a reviewer's languages: "claim next" gives them items in these languages first."""
+    from serving.auth import set_languages
+    from serving.db.engine import transaction
+
+    codes = _languages(languages)
+    with transaction(_sessions()) as session:
+        if not set_languages(session, key_id, codes):
+            fail(f"no active key with id {key_id!r}")
+    typer.echo(f"{key_id}: languages {', '.join(codes) or 'none'}")
+
+
 @keys_app.command("list")
 def keys_list() -> None:
-    """Key ids, names, roles and status (never the secrets)."""
+    """Key ids, names, roles, status and languages (never the secrets)."""
     from serving.auth import list_keys
 
     with _sessions()() as session:
         for row in list_keys(session):
             status = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
-            typer.echo(f"{row.key_id}  {row.role:<8}  {status:<24}  {row.name}")
+            languages = ",".join(row.languages or []) or "-"
+            typer.echo(f"{row.key_id}  {row.role:<8}  {status:<24}  {languages:<12}  {row.name}")
 
 
 @keys_app.command("revoke")

@@ -63,6 +63,12 @@ class Metrics:
         self.policy_info = Gauge(
             "triage_routing_policy_info", "The routing policy in force (value 1).", ["version"],
             registry=self.registry)
+        self.appeals = Counter(
+            "triage_appeals_filed", "Appeals filed (DSA Art. 20 complaints), by appellant: reporter or affected_user.",
+            ["appellant"], registry=self.registry)
+        self.appeal_outcomes = Counter(
+            "triage_appeals_decided", "Appeals decided, by outcome: upheld or reversed.", ["outcome"],
+            registry=self.registry)
         self.webhooks_enqueued = Counter(
             "triage_webhook_events_enqueued", "Webhook events recorded (committed) by this process, by type.",
             ["type"], registry=self.registry)

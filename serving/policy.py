@@ -96,6 +96,57 @@ class Review(_Section):
     second_review_queues: frozenset[QueueName]
 
 
+class Appeals(_Section):
+    """Complaints against decisions (DSA Art. 20): their own queue, SLA and priority."""
+
+    queue: QueueName
+    sla_minutes: Annotated[int, Field(gt=0)]
+    priority: Annotated[int, Field(ge=0, le=100)]
+    #: How long after a decision it may be appealed (the DSA asks for at least six months).
+    window_days: Annotated[int, Field(ge=183, le=3650)] = 183
+
+
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
+MarketName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class Markets(_Section):
+    """Language markets: the queues in ``split_queues`` keep one backlog (and SLA status) per market, and a
+    report goes to the market of its language, or to ``other``."""
+
+    split_queues: frozenset[QueueName] = frozenset()
+    #: A market's languages (ISO 639-1 codes); a language belongs to one market at most.
+    languages: dict[MarketName, frozenset[LanguageCode]] = Field(default_factory=dict)
+    #: The market of a report whose language no market lists (or that has none).
+    other: MarketName = "other"
+
+    @model_validator(mode="after")
+    def _one_market_per_language(self) -> Markets:
+        seen: dict[str, str] = {}
+        for market, codes in sorted(self.languages.items()):
+            for code in sorted(codes):
+                if code in seen:
+                    raise ValueError(f"language {code!r} is in two markets: {seen[code]} and {market}")
+                seen[code] = market
+        if self.other in self.languages:
+            raise ValueError(f"other: {self.other!r} is also a market with languages")
+        return self
+
+    def market_of(self, language: str | None) -> str:
+        for market, codes in self.languages.items():
+            if language in codes:
+                return market
+        return self.other
+
+
+class OnCall(_Section):
+    """Paging: an item of these queues still unclaimed after ``unclaimed_share`` of its SLA pages the queue's
+    on-call contact (webhook event ``queue_item.unclaimed``; the contact comes from the queue's rota file)."""
+
+    queues: frozenset[QueueName] = frozenset()
+    unclaimed_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+
+
 class RoutingPolicy(_Section):
     version: Annotated[str, Field(min_length=1, max_length=64)]
     queues: Queues
@@ -106,6 +157,9 @@ class RoutingPolicy(_Section):
     grey_area: GreyArea
     signals: Signals
     review: Review
+    appeals: Appeals
+    markets: Markets = Markets()
+    on_call: OnCall = OnCall()
 
     @model_validator(mode="after")
     def _every_area_has_a_queue(self) -> RoutingPolicy:
@@ -113,6 +167,28 @@ class RoutingPolicy(_Section):
         if missing:
             raise ValueError(f"area_queues has no queue for {', '.join(missing)}")
         return self
+
+    @model_validator(mode="after")
+    def _queues_named_exist(self) -> RoutingPolicy:
+        known = self.queue_names
+        for section, named in (("markets.split_queues", self.markets.split_queues),
+                               ("on_call.queues", self.on_call.queues)):
+            unknown = sorted(named - known)
+            if unknown:
+                raise ValueError(f"{section} names no queue of this policy: {', '.join(unknown)}")
+        return self
+
+    @property
+    def queue_names(self) -> frozenset[str]:
+        """Every queue this policy routes to, the appeals queue included."""
+        return frozenset({self.queues.human_escalation, self.queues.specialist_review, self.queues.general,
+                          self.appeals.queue, *self.area_queues.values()})
+
+    def market(self, queue: str | None, language: str | None) -> str | None:
+        """The language market of an item of ``queue`` in ``language``: None for a queue not split by market."""
+        if queue is None or queue not in self.markets.split_queues:
+            return None
+        return self.markets.market_of(language)
 
     def area_queue(self, area: PolicyArea) -> str:
         return self.area_queues.get(area, self.queues.general)

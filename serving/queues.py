@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from model.schema import ReviewDecision
@@ -25,7 +25,7 @@ from serving.db.models import ApiKeyRow, QueueItemRow, ReportRow, ReviewDecision
 from serving.policy import RoutingPolicy
 
 OPEN, CLAIMED, DONE = "open", "claimed", "done"
-PRIMARY, QA, SECOND_REVIEW = "primary", "qa", "second_review"
+PRIMARY, QA, SECOND_REVIEW, APPEAL = "primary", "qa", "second_review", "appeal"
 
 
 class QueueError(Exception):
@@ -39,7 +39,10 @@ class QueueError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class QueueSummary:
+    """One queue's work, or one language market's share of it (``market`` None: not split by market)."""
+
     queue: str
+    market: str | None
     open: int
     claimed: int
     overdue: int
@@ -53,7 +56,8 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
 
 
 def summaries(session: Session, now: datetime | None = None) -> list[QueueSummary]:
-    """Every queue with work in it: counts, the oldest open item, SLA status."""
+    """Every queue with work in it, per language market where it is split: counts, the oldest open item,
+    the next deadline."""
     now = now or utcnow()
     pending = QueueItemRow.status != DONE
     expired = and_(QueueItemRow.status == CLAIMED, QueueItemRow.lease_expires_at < now)
@@ -65,17 +69,30 @@ def summaries(session: Session, now: datetime | None = None) -> list[QueueSummar
             func.count().filter(QueueItemRow.due_at < now),
             func.min(QueueItemRow.created_at).filter(_claimable(now)),
             func.min(QueueItemRow.due_at),
-        ).where(pending).group_by(QueueItemRow.queue).order_by(QueueItemRow.queue)
+            QueueItemRow.market,
+        ).where(pending).group_by(QueueItemRow.queue, QueueItemRow.market)
+        .order_by(QueueItemRow.queue, QueueItemRow.market)
     ).all()
-    return [QueueSummary(q, int(o), int(c), int(d), oldest, due) for q, o, c, d, oldest, due in rows]
+    return [QueueSummary(q, market, int(o), int(c), int(d), oldest, due)
+            for q, o, c, d, oldest, due, market in rows]
+
+
+def claim_order(reviewer: Principal) -> list[Any]:
+    """The order "claim next" takes items in: the reviewer's languages first (when their key lists any), then
+    the highest priority, the earliest SLA deadline, the oldest."""
+    order: list[Any] = [QueueItemRow.priority.desc(), QueueItemRow.due_at.asc().nulls_last(), QueueItemRow.id]
+    if reviewer.languages:
+        order.insert(0, case((QueueItemRow.language.in_(sorted(reviewer.languages)), 0), else_=1))
+    return order
 
 
 def claim_next(session: Session, queue: str, reviewer: Principal, policy: RoutingPolicy,
-               now: datetime | None = None) -> QueueItemRow | None:
-    """Claim the most urgent claimable item of ``queue`` for ``reviewer``; None when there is none.
+               now: datetime | None = None, market: str | None = None) -> QueueItemRow | None:
+    """Claim the next claimable item of ``queue`` (of its language ``market`` only, when given) for ``reviewer``;
+    None when there is none.
 
-    Most urgent: highest priority, then earliest SLA deadline, then oldest. A reviewer never gets the
-    blind second review of an item they decided themselves."""
+    Next: an item in one of the reviewer's languages, then the most urgent (``claim_order``). A reviewer never
+    gets the blind second review of an item they decided themselves, nor the appeal against their decision."""
     now = now or utcnow()
     lease_until = now + timedelta(minutes=policy.review.lease_minutes)
     postgres = session.get_bind().dialect.name == "postgresql"
@@ -86,9 +103,11 @@ def claim_next(session: Session, queue: str, reviewer: Principal, policy: Routin
             .where(QueueItemRow.queue == queue, _claimable(now),
                    or_(QueueItemRow.blind_to.is_(None), QueueItemRow.blind_to != reviewer.key_id),
                    QueueItemRow.id.not_in(skipped))
-            .order_by(QueueItemRow.priority.desc(), QueueItemRow.due_at.asc().nulls_last(), QueueItemRow.id)
+            .order_by(*claim_order(reviewer))
             .limit(1)
         )
+        if market is not None:
+            candidate = candidate.where(QueueItemRow.market == market)
         if postgres:
             candidate = candidate.with_for_update(skip_locked=True)
         item_id = session.scalar(candidate)
@@ -102,10 +121,11 @@ def claim_next(session: Session, queue: str, reviewer: Principal, policy: Routin
         )
         won = cast("CursorResult[Any]", result).rowcount
         if won == 1:
-            audit.record(session, reviewer.key_id, "item.claimed", "queue_item", str(item_id),
-                         {"queue": queue, "lease_expires_at": lease_until.isoformat()})
             item = session.get(QueueItemRow, item_id, populate_existing=True)
             assert item is not None
+            audit.record(session, reviewer.key_id, "item.claimed", "queue_item", str(item_id),
+                         {"queue": queue, "market": item.market, "language": item.language,
+                          "lease_expires_at": lease_until.isoformat()})
             return item
         skipped.append(item_id)
     return None
@@ -165,7 +185,8 @@ def reassign(session: Session, item_id: int, to_key_id: str, by: Principal, poli
     if target is None or target.revoked_at is not None or target.role not in (Role.REVIEWER, Role.ADMIN):
         raise QueueError(422, f"to: {to_key_id!r} is not an active reviewer key")
     if item.blind_to == to_key_id:
-        raise QueueError(422, f"to: {to_key_id!r} made the first decision; a second review must be blind")
+        what = "an appeal goes to another reviewer" if item.kind == APPEAL else "a second review must be blind"
+        raise QueueError(422, f"to: {to_key_id!r} made the first decision; {what}")
     item.status, item.claimed_by = CLAIMED, to_key_id
     item.lease_expires_at = now + timedelta(minutes=policy.review.lease_minutes)
     audit.record(session, by.key_id, "item.reassigned", "queue_item", str(item_id),
@@ -198,11 +219,16 @@ def decide(session: Session, item_id: int, reviewer: Principal, decision: Review
         "queue": item.queue, "kind": item.kind, "decision_id": row.id, "risk_tier": row.risk_tier,
         "policy_areas": row.policy_areas, "action": row.action, "model_tier": score.model_tier,
     })
+    if item.kind == APPEAL:
+        from serving.appeals import settle
+
+        settle(session, item, row)
     if (item.kind == PRIMARY and item.queue in policy.review.second_review_queues
             and second_review_drawn(item.id, policy.review.second_review_rate)):
         second = QueueItemRow(report_pk=item.report_pk, queue=item.queue, kind=SECOND_REVIEW, status=OPEN,
                               priority=item.priority, due_at=item.due_at, created_at=now, claimed_by=None,
-                              lease_expires_at=None, closed_at=None, blind_to=reviewer.key_id)
+                              lease_expires_at=None, closed_at=None, blind_to=reviewer.key_id,
+                              language=item.language, market=item.market, page_at=None)
         session.add(second)
         session.flush()
         audit.record(session, "system", "item.second_review_drawn", "queue_item", str(second.id),

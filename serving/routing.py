@@ -123,6 +123,8 @@ class Route:
     language: str | None
     grey_area: tuple[Rule, ...]
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+    #: The language market, for a queue the policy splits by market (``[markets]``); None otherwise.
+    market: str | None = None
 
     @property
     def is_grey_area(self) -> bool:
@@ -273,6 +275,15 @@ def top_area(model: ModelView) -> PolicyArea:
     return PolicyArea(areas[0]) if areas else PolicyArea.NONE
 
 
+def page_at(queue: str, created_at: datetime, due_at: datetime | None, policy: RoutingPolicy) -> datetime | None:
+    """When an item of ``queue`` created at ``created_at``, due at ``due_at``, pages its queue's on-call contact
+    if nobody has claimed it: after ``on_call.unclaimed_share`` of its SLA. None for a queue that does not page
+    or an item without a deadline."""
+    if due_at is None or queue not in policy.on_call.queues:
+        return None
+    return created_at + (due_at - created_at) * policy.on_call.unclaimed_share
+
+
 def route(
     report: Report,
     model: ModelView,
@@ -299,7 +310,8 @@ def route(
 
     def decided(action: Action, queue: str | None, sla: int | None, *why: Rule, prio: int = prio) -> Route:
         deadline = received_at + timedelta(minutes=sla) if sla is not None else None
-        return Route(action, queue, prio, deadline, tier, language, tuple(grey), tuple(rules) + why)
+        return Route(action, queue, prio, deadline, tier, language, tuple(grey), tuple(rules) + why,
+                     market=policy.market(queue, language))
 
     sensitive = is_sensitive_reporter(report, policy)
     if sensitive is not None:

@@ -4,11 +4,12 @@ training, so the API refuses exactly what the corpus reader refuses, with the sa
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model.schema import Report
+from model.schema import MAX_NOTE_CHARS, Report
 
 MAX_BATCH = 256
 
@@ -50,6 +51,8 @@ class LanguageOut(BaseModel):
 class RouteOut(BaseModel):
     action: str = Field(description="escalate, review, auto_route or auto_close.")
     queue: str | None
+    market: str | None = Field(default=None, description="The report's language market, for a queue the routing "
+                               "policy splits by market (its [markets] section); null otherwise.")
     priority: int = Field(description="0-100, higher first.")
     sla_deadline: datetime | None
     reasons: list[FiredRule] = Field(description="Every rule that fired, in the order they were applied.")
@@ -102,6 +105,18 @@ class QueueOut(BaseModel):
     oldest_open_age_seconds: float | None
     next_due_at: datetime | None
     sla_status: str = Field(description="breached (something overdue), at_risk (due within the hour) or ok.")
+    markets: list[MarketOut] = Field(default_factory=list, description="The same per language market, for a "
+                                     "queue the routing policy splits by market.")
+
+
+class MarketOut(BaseModel):
+    market: str
+    open: int
+    claimed: int
+    overdue: int
+    oldest_open_age_seconds: float | None
+    next_due_at: datetime | None
+    sla_status: str
 
 
 class QueuesOut(BaseModel):
@@ -125,15 +140,19 @@ class ReportOut(BaseModel):
 class ItemOut(BaseModel):
     id: int
     queue: str
-    kind: str = Field(description="primary, qa (a low-risk QA sample) or second_review (blind).")
+    kind: str = Field(description="primary, qa (a low-risk QA sample), second_review (blind) or appeal.")
     status: str
     priority: int
     due_at: datetime | None
     created_at: datetime
     claimed_by: str | None
     lease_expires_at: datetime | None
+    language: str | None = None
+    market: str | None = Field(default=None, description="The language market, in a queue split by market.")
     report: ReportOut
     decision: Decision = Field(description="The model's scores and the routing decision.")
+    appeal: AppealOut | None = Field(default=None, description="For an appeal: the appeal and the contested "
+                                                               "decision, side by side.")
 
 
 class ReassignRequest(BaseModel):
@@ -169,3 +188,52 @@ class TrendsOut(BaseModel):
     windows: int
     alerts: int
     series: list[SeriesOut]
+
+
+class Appellant(StrEnum):
+    #: The side that reported the content (it was left up, or not acted on enough).
+    REPORTER = "reporter"
+    #: The user whose content or account the decision acted on.
+    AFFECTED_USER = "affected_user"
+
+
+class AppealRequest(BaseModel):
+    """A complaint against the latest decision on a report (EU DSA Art. 20)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    appeal_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$",
+                                    description="Your id for the appeal: sending it again returns the stored "
+                                                "appeal (idempotent), other content under it is a conflict.")]
+    appellant: Appellant
+    reason: Annotated[str, Field(max_length=MAX_NOTE_CHARS, pattern=r"^[^\x00]*$",
+                                 description="The appellant's reasons, as they gave them (sensitive).")] | None = None
+
+
+class ContestedOut(BaseModel):
+    action: str = Field(description="The contested action: a review action, or auto_close (routing's automated "
+                                    "decision on a low-risk report).")
+    automated: bool
+    decision: ReviewDecisionOut | None = Field(description="The reviewer's decision; null when automated.")
+
+
+class AppealOut(BaseModel):
+    appeal_id: str
+    report_id: str
+    appellant: str
+    reason: str | None
+    received_at: datetime
+    status: str = Field(description="open or decided.")
+    outcome: str | None = Field(description="upheld (the appeal's action is the contested one) or reversed; null "
+                                            "while open.")
+    queue_item_id: int
+    queue: str
+    due_at: datetime | None
+    contested: ContestedOut
+    decision: ReviewDecisionOut | None = Field(description="The appeal's decision, once decided.")
+    decided_at: datetime | None
+    replayed: bool = False
+
+
+QueueOut.model_rebuild()
+ItemOut.model_rebuild()

@@ -39,7 +39,7 @@ from serving.metrics import Metrics
 from serving.model_loader import LoadedModel
 from serving.pipeline import detect_languages, route_scored
 from serving.policy import RoutingPolicy
-from serving.routing import Action, Route, RuleName
+from serving.routing import Action, Route, RuleName, page_at
 from serving.schemas import (
     AreaOut,
     Decision,
@@ -186,10 +186,13 @@ class ScoringService:
             decided = item.route
             if decided.action is not Action.AUTO_CLOSE and decided.queue is not None:
                 kind = "qa" if any(r.name == "low.qa_sample" for r in decided.rules) else "primary"
+                created_at = row.route.decided_at
                 queue_items.append(QueueItemRow(
                     report_pk=report_pk, queue=decided.queue, kind=kind, status="open", priority=decided.priority,
-                    due_at=decided.sla_deadline, created_at=row.route.decided_at, claimed_by=None,
-                    lease_expires_at=None, closed_at=None,
+                    due_at=decided.sla_deadline, created_at=created_at, claimed_by=None,
+                    lease_expires_at=None, closed_at=None, blind_to=None, language=decided.language,
+                    market=decided.market,
+                    page_at=page_at(decided.queue, created_at, decided.sla_deadline, self.policy),
                 ))
             audits.append(audit.entry(actor, "report.scored", "report", row.report_id, {
                 "model": f"{self.model.name}:{self.model.version}", "policy_version": self.policy.version,
@@ -228,6 +231,7 @@ class ScoringService:
             sla_deadline=decided.sla_deadline, is_grey_area=decided.is_grey_area,
             grey_reasons=[{"name": r.name, "reason": r.reason} for r in decided.grey_area],
             rules=[{"name": r.name, "reason": r.reason} for r in decided.rules], decided_at=now,
+            market=decided.market,
         )
         return row
 
@@ -303,7 +307,7 @@ def decision_from_row(row: ReportRow, *, replayed: bool) -> Decision:
         language=LanguageOut(code=decided.language, detected=score.detected_language,
                              confidence=score.language_confidence, hint=row.language_hint,
                              supported=decided.language is not None and not unsupported),
-        route=RouteOut(action=decided.action, queue=decided.queue, priority=decided.priority,
+        route=RouteOut(action=decided.action, queue=decided.queue, market=decided.market, priority=decided.priority,
                        sla_deadline=decided.sla_deadline, reasons=rules),
         grey_area=GreyAreaOut(is_grey_area=decided.is_grey_area,
                               reasons=[FiredRule(**r) for r in decided.grey_reasons]),

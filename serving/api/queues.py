@@ -6,20 +6,23 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from model.schema import ReviewDecision
-from serving import idempotency, queues
+from serving import appeals, idempotency, queues
 from serving.auth import Principal
 from serving.db.engine import transaction
-from serving.db.models import QueueItemRow, ReportRow, ReviewDecisionRow, utcnow
-from serving.deps import ReviewerKey, StateDep
+from serving.db.models import AppealRow, QueueItemRow, ReportRow, ReviewDecisionRow, utcnow
+from serving.deps import AppState, ReviewerKey, StateDep
 from serving.qa import AgreementReport, agreement_report
 from serving.schemas import (
+    AppealOut,
+    ContestedOut,
     ErrorBody,
     ItemOut,
+    MarketOut,
     QueueOut,
     QueuesOut,
     ReassignRequest,
@@ -95,10 +98,12 @@ def _item(item: QueueItemRow | None) -> idempotency.Outcome:
 
 def item_out(session: Session, item: QueueItemRow) -> ItemOut:
     report = queues.item_report(session, item)
+    appeal = appeals.item_appeal(session, item)
     return ItemOut(
         id=item.id, queue=item.queue, kind=item.kind, status=item.status, priority=item.priority,
         due_at=item.due_at, created_at=item.created_at, claimed_by=item.claimed_by,
-        lease_expires_at=item.lease_expires_at,
+        lease_expires_at=item.lease_expires_at, language=item.language, market=item.market,
+        appeal=appeal_out(session, appeal) if appeal is not None else None,
         report=ReportOut(report_id=report.report_id, text=report.text, language_hint=report.language_hint,
                          reporter_type=report.reporter_type, channel=report.channel, surface=report.surface,
                          reporter_reason=report.reporter_reason, followers=report.followers,
@@ -115,15 +120,34 @@ def list_queues(state: StateDep, _: ReviewerKey) -> QueuesOut:
         return QueuesOut(queues=queue_overview(session, utcnow()))
 
 
+def _sla_status(overdue: int, next_due_at: datetime | None, now: datetime) -> str:
+    return "breached" if overdue else (
+        "at_risk" if next_due_at is not None and next_due_at - now < AT_RISK else "ok")
+
+
+def _earliest(*values: datetime | None) -> datetime | None:
+    return min((v for v in values if v is not None), default=None)
+
+
 def queue_overview(session: Session, now: datetime) -> list[QueueOut]:
-    """Every queue with work, with its SLA status: the API's answer and the console's table."""
-    out = []
+    """Every queue with work, with its SLA status, and the same per language market for a queue split by
+    market: the API's answer and the console's table."""
+    by_queue: dict[str, list[queues.QueueSummary]] = {}
     for q in queues.summaries(session, now):
-        status = "breached" if q.overdue else (
-            "at_risk" if q.next_due_at is not None and q.next_due_at - now < AT_RISK else "ok")
-        age = (now - q.oldest_open_at).total_seconds() if q.oldest_open_at else None
-        out.append(QueueOut(queue=q.queue, open=q.open, claimed=q.claimed, overdue=q.overdue,
-                            oldest_open_age_seconds=age, next_due_at=q.next_due_at, sla_status=status))
+        by_queue.setdefault(q.queue, []).append(q)
+    out = []
+    for name, parts in by_queue.items():
+        markets = [MarketOut(market=p.market, open=p.open, claimed=p.claimed, overdue=p.overdue,
+                             oldest_open_age_seconds=(now - p.oldest_open_at).total_seconds()
+                             if p.oldest_open_at else None,
+                             next_due_at=p.next_due_at, sla_status=_sla_status(p.overdue, p.next_due_at, now))
+                   for p in parts if p.market is not None]
+        oldest = _earliest(*(p.oldest_open_at for p in parts))
+        next_due = _earliest(*(p.next_due_at for p in parts))
+        overdue = sum(p.overdue for p in parts)
+        out.append(QueueOut(queue=name, open=sum(p.open for p in parts), claimed=sum(p.claimed for p in parts),
+                            overdue=overdue, oldest_open_age_seconds=(now - oldest).total_seconds() if oldest else None,
+                            next_due_at=next_due, sla_status=_sla_status(overdue, next_due, now), markets=markets))
     return out
 
 
@@ -131,9 +155,12 @@ def queue_overview(session: Session, now: datetime) -> list[QueueOut]:
              responses={**ERRORS, 204: {"description": "Nothing to claim in this queue."}},
              summary="Claim the most urgent item of a queue (a lease that expires)")
 def claim(queue: QueueName, state: StateDep, reviewer: ReviewerKey,
+          market: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$",
+                                              description="Only items of this language market.")] = None,
           idempotency_key: IdempotencyKey = None) -> Response:
-    return _once(state, reviewer, idempotency_key, "claim", queue, None,
-                 lambda session: _item(queues.claim_next(session, queue, reviewer, state.policy)))
+    """The next item: one in the key's languages first (``triage keys languages``), then the most urgent."""
+    return _once(state, reviewer, idempotency_key, "claim", queue if market is None else f"{queue}/{market}", None,
+                 lambda session: _item(queues.claim_next(session, queue, reviewer, state.policy, market=market)))
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, responses=ITEM_ERRORS,
@@ -163,9 +190,28 @@ def reassign(item_id: ItemId, body: ReassignRequest, state: StateDep, reviewer: 
              summary="Decide a claimed item: final tier, policy areas, action, note")
 def decide(item_id: ItemId, body: ReviewDecision, state: StateDep, reviewer: ReviewerKey,
            idempotency_key: IdempotencyKey = None) -> Response:
-    return _once(state, reviewer, idempotency_key, "decide", str(item_id), body.model_dump(mode="json"),
-                 lambda session: idempotency.Outcome(
-                     200, "decision", queues.decide(session, item_id, reviewer, body, state.policy).id))
+    outcomes: list[str] = []
+    answer = _once(state, reviewer, idempotency_key, "decide", str(item_id), body.model_dump(mode="json"),
+                   lambda session: idempotency.Outcome(
+                       200, "decision", decide_item(session, state, item_id, reviewer, body, outcomes).id))
+    count_appeal_outcomes(state, outcomes)
+    return answer
+
+
+def decide_item(session: Session, state: AppState, item_id: int, reviewer: Principal, body: ReviewDecision,
+                appeal_outcomes: list[str]) -> ReviewDecisionRow:
+    """``queues.decide``, noting the outcome of an appeal it decides in ``appeal_outcomes`` (counted once the
+    transaction commits, by ``count_appeal_outcomes``)."""
+    row = queues.decide(session, item_id, reviewer, body, state.policy)
+    appeal = appeals.item_appeal(session, queues.get_item(session, item_id))
+    if appeal is not None and appeal.outcome is not None:
+        appeal_outcomes.append(appeal.outcome)
+    return row
+
+
+def count_appeal_outcomes(state: AppState, outcomes: list[str]) -> None:
+    for outcome in outcomes:
+        state.metrics.appeal_outcomes.labels(outcome).inc()
 
 
 def decision_out(session: Session, row: ReviewDecisionRow) -> ReviewDecisionOut:
@@ -175,6 +221,26 @@ def decision_out(session: Session, row: ReviewDecisionRow) -> ReviewDecisionOut:
                              reviewer=row.reviewer, risk_tier=row.risk_tier, policy_areas=row.policy_areas,
                              action=row.action, note=row.note, model_version=row.model_version,
                              decided_at=row.decided_at)
+
+
+def appeal_out(session: Session, appeal: AppealRow, *, replayed: bool = False) -> AppealOut:
+    """An appeal with the decision it contests and its own decision: the API's answer and the console's
+    side-by-side view."""
+    report = session.get(ReportRow, appeal.report_pk)
+    item = session.get(QueueItemRow, appeal.queue_item_id)
+    assert report is not None and item is not None
+
+    def decision(decision_id: int | None) -> ReviewDecisionOut | None:
+        row = session.get(ReviewDecisionRow, decision_id) if decision_id is not None else None
+        return decision_out(session, row) if row is not None else None
+
+    return AppealOut(
+        appeal_id=appeal.appeal_id, report_id=report.report_id, appellant=appeal.appellant, reason=appeal.reason,
+        received_at=appeal.received_at, status=appeal.status, outcome=appeal.outcome, queue_item_id=item.id,
+        queue=item.queue, due_at=item.due_at,
+        contested=ContestedOut(action=appeal.contested_action, automated=appeal.contested_decision_id is None,
+                               decision=decision(appeal.contested_decision_id)),
+        decision=decision(appeal.decision_id), decided_at=appeal.decided_at, replayed=replayed)
 
 
 @router.get("/qa/agreement", response_model=AgreementReport, responses=ERRORS,

@@ -26,7 +26,7 @@ from model.schema import ReviewAction, ReviewDecision
 from model.settings import Settings
 from model.taxonomy import get_taxonomy
 from serving import audit, queues
-from serving.api.queues import item_out, queue_overview
+from serving.api.queues import count_appeal_outcomes, decide_item, item_out, queue_overview
 from serving.api.trends import trends_out
 from serving.auth import Principal, Role, authenticate
 from serving.db.engine import transaction
@@ -131,7 +131,7 @@ def signed_in(request: Request, state: Annotated[AppState, Depends(get_state)]) 
     if row is None or row.revoked_at is not None or row.role not in (Role.REVIEWER, Role.ADMIN):
         _session(request).clear()
         raise SignInRequired
-    principal = Principal(key_id=row.key_id, name=row.name, role=Role(row.role))
+    principal = Principal.of(row)
     request.state.reviewer = principal
     request.state.key_id = principal.key_id
     return principal
@@ -271,14 +271,17 @@ def decide(
                              f"{str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors())
         flash(request, f"Not decided: {problems}", error=True)
         return _item_page(request, state, reviewer, item_id, form=form, status=422)
+    outcomes: list[str] = []
     try:
         with transaction(state.sessions) as session:
             item = queues.get_item(session, item_id)
             queue = item.queue
-            queues.decide(session, item_id, reviewer, decision, state.policy)
+            decide_item(session, state, item_id, reviewer, decision, outcomes)
     except queues.QueueError as exc:
         raise ConsoleError(exc.status, "Not decided", exc.message) from exc
-    flash(request, f"Decided item {item_id}: {decision.action.value.replace('_', ' ')}.")
+    count_appeal_outcomes(state, outcomes)
+    appeal = f" The appeal is {outcomes[0]}." if outcomes else ""
+    flash(request, f"Decided item {item_id}: {decision.action.value.replace('_', ' ')}.{appeal}")
     if next_item:
         return claim(request, queue, state, reviewer, token)
     return redirect(request, "console-queues")

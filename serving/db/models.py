@@ -126,18 +126,22 @@ class RouteRow(Base):
     grey_reasons: Mapped[list[Any]]
     rules: Mapped[list[Any]]
     decided_at: Mapped[datetime]
+    #: The language market of the report, for a queue the routing policy splits by market (None otherwise).
+    market: Mapped[str | None] = mapped_column(String(32), default=None)
 
     report: Mapped[ReportRow] = relationship(back_populates="route")
 
 
 class QueueItemRow(Base):
     __tablename__ = "queue_items"
-    __table_args__ = (Index("ix_queue_items_open", "queue", "status", "priority", "due_at"),)
+    __table_args__ = (Index("ix_queue_items_open", "queue", "status", "priority", "due_at"),
+                      Index("ix_queue_items_page_at", "status", "page_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     report_pk: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     queue: Mapped[str] = mapped_column(String(64))
-    #: "primary" (the routed item), "qa" (a low-risk QA sample) or "second_review" (blind QA review).
+    #: "primary" (the routed item), "qa" (a low-risk QA sample), "second_review" (blind QA review) or "appeal"
+    #: (a complaint against a decision, ``appeals``).
     kind: Mapped[str] = mapped_column(String(16), default="primary")
     status: Mapped[str] = mapped_column(String(16), default="open")  # open, claimed, done
     priority: Mapped[int] = mapped_column(Integer)
@@ -146,8 +150,14 @@ class QueueItemRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(32))
     lease_expires_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
-    #: A blind second review: the key id of the first reviewer, who may not claim it.
+    #: The key id that may not claim it: the first reviewer of a blind second review, the reviewer whose decision
+    #: an appeal contests.
     blind_to: Mapped[str | None] = mapped_column(String(32))
+    #: The report's language (the route's) and its language market, where the queue is split by market.
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
+    market: Mapped[str | None] = mapped_column(String(32), default=None)
+    #: When the item, still unclaimed, pages its queue's on-call contact (a share of its SLA; None: never).
+    page_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ReviewDecisionRow(Base):
@@ -177,6 +187,40 @@ class ApiKeyRow(Base):
     secret_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    #: A reviewer's languages (ISO 639-1 codes): "claim next" gives them items in these languages first.
+    languages: Mapped[list[Any] | None] = mapped_column(default=None)
+
+
+class AppealRow(Base):
+    """A complaint against a decision on a report (EU DSA Art. 20, internal complaint handling), from the
+    reporter's side or the affected user's. It opens a queue item of kind ``appeal`` that the reviewer of the
+    contested decision may not claim; the appeal's decision is a review decision like any other, and the outcome
+    compares its action with the contested one (``serving.appeals``)."""
+
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: The client's id for the appeal (unique): a retry with the same content is answered from the store.
+    appeal_id: Mapped[str] = mapped_column(String(128), unique=True)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    report_pk: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    #: ``reporter`` (who reported the content) or ``affected_user`` (whose content or account it is).
+    appellant: Mapped[str] = mapped_column(String(16))
+    #: The appellant's reasons (sensitive, like report text; redacted by retention).
+    reason: Mapped[str | None] = mapped_column(Text)
+    submitted_by: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    #: The contested decision: a reviewer's (``contested_decision_id``) or the routing's automated one (None).
+    contested_decision_id: Mapped[int | None] = mapped_column(ForeignKey("review_decisions.id", ondelete="CASCADE"))
+    #: The contested action: a review action, or ``auto_close`` for an automated decision.
+    contested_action: Mapped[str] = mapped_column(String(32))
+    queue_item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # open, decided
+    #: ``upheld`` or ``reversed`` once decided.
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("review_decisions.id", ondelete="CASCADE"),
+                                                    default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class AuditRow(Base):
