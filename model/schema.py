@@ -243,7 +243,7 @@ class ExportedDecision(BaseModel):
     #: ISO 8601, UTC.
     decided_at: str
     queue: str
-    #: ``primary``, ``qa`` or ``second_review``.
+    #: ``primary``, ``qa``, ``second_review`` or ``appeal``.
     item_kind: str
     action: str
     #: ``name:version`` of the model that scored the report.
@@ -253,6 +253,8 @@ class ExportedDecision(BaseModel):
     model_agreed_tier: bool
     #: Areas compared as sets, ``none`` ignored.
     model_agreed_areas: bool
+    #: For an appeal's decision (``item_kind`` ``appeal``): ``upheld`` or ``reversed``.
+    appeal_outcome: str | None = None
 
 
 #: What a row of the generic format (a decisions export among them) must have to be scored and measured.

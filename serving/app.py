@@ -1,8 +1,8 @@
 """The FastAPI application: ``create_app(settings)``; ``triage serve`` runs it under uvicorn.
 
-Start-up order: the routing policy is validated (a bad file stops the process), the database is migrated
-(``TRIAGE_DATABASE_MIGRATE_ON_START``), then the model loads in the background: ``/health`` answers at
-once, ``/ready`` and scoring answer 503 until the model is loaded (or say why it failed to load).
+Start-up order: the routing policy and the on-call rotas are validated (a bad file stops the process), the
+database is migrated (``TRIAGE_DATABASE_MIGRATE_ON_START``), then the model loads in the background: ``/health``
+answers at once, ``/ready`` and scoring answer 503 until the model is loaded (or say why it failed to load).
 
 A model from the registry is then followed: every ``TRIAGE_MODEL_POLL_SECONDS`` the server asks which
 version the alias names, and when that changes it loads the new version beside the old one and swaps them
@@ -38,6 +38,7 @@ from serving.deps import MISSING_KEY, AppState
 from serving.errors import ApiError, error_response, install_error_handlers
 from serving.metrics import Metrics
 from serving.model_loader import LoadedModel, load_model, load_registry_version
+from serving.oncall import load_rotas
 from serving.policy import load_policy
 from serving.ratelimit import build_limiter
 
@@ -48,6 +49,7 @@ access_log = logging.getLogger("serving.access")
 def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastAPI:
     """The app for ``settings``. Tests pass an already loaded ``model`` to skip loading one."""
     policy = load_policy(settings.routing_policy)
+    rotas = load_rotas(settings.on_call_rota_dir, policy)  # on-call contacts per queue; a bad file stops start-up
     engine = make_engine(settings.resolved_database_url)
     state = AppState(settings=settings, engine=engine, sessions=make_sessionmaker(engine), policy=policy,
                      metrics=Metrics(), keys=KeyCache(settings.auth_cache_seconds))
@@ -61,7 +63,7 @@ def create_app(settings: Settings, *, model: LoadedModel | None = None) -> FastA
         log.info("rate limit: %s, %s", state.limiter.describe(), state.limiter.scope,
                  extra={"store": state.limiter.where()})
         serving = asyncio.create_task(_serve_model(state, model), name="triage-model")
-        dispatcher = webhooks.dispatcher_for(settings, state.sessions, state.metrics)  # None: webhooks off
+        dispatcher = webhooks.dispatcher_for(settings, state.sessions, state.metrics, rotas)  # None: webhooks off
         if dispatcher is not None:
             dispatcher.start()
         try:

@@ -4,10 +4,15 @@
 ``training.data.generic`` (``text``, ``language``, ``policy_areas``, ``risk_tier``, ``id``, ``group_id``,
 ``label_confidence``), with where the label came from as extra fields, which the corpus keeps as metadata:
 ``source`` (``reviewer_decision``), ``report_id``, ``reviewer`` (the API key id), ``decided_at`` (ISO
-8601, UTC), ``queue``, ``item_kind`` (``primary``, ``qa`` or ``second_review``), ``action``,
+8601, UTC), ``queue``, ``item_kind`` (``primary``, ``qa``, ``second_review`` or ``appeal``), ``action``,
 ``model_version`` (``name:version`` of the model that scored the report), ``model_tier`` and
 ``model_areas`` (what the model said) and ``model_agreed_tier`` / ``model_agreed_areas`` (whether the
-reviewer agreed with it; areas as sets, ``none`` ignored).
+reviewer agreed with it; areas as sets, ``none`` ignored) and, for an appeal's decision, ``appeal_outcome``
+(``upheld`` or ``reversed``).
+
+A decision that an appeal reversed is left out (and counted): the appeal's decision, made by another reviewer on
+the appellant's reasons, is the report's label, and it is not counted as a disagreement with the decision it
+replaced.
 
 ``triage data build --decisions FILE`` reads the file as the source ``reviewer_decisions``.
 
@@ -29,7 +34,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from model.schema import ExportedDecision
-from serving.db.models import QueueItemRow, ReportRow, ReviewDecisionRow, RouteRow, ScoreRow
+from serving.appeals import REVERSED
+from serving.db.models import AppealRow, QueueItemRow, ReportRow, ReviewDecisionRow, RouteRow, ScoreRow
 from serving.retention import REDACTED_TEXT
 from serving.routing import base_language
 
@@ -50,14 +56,23 @@ class ExportSummary:
     disagreements: int
     #: Decisions left out because retention redacted their report's text.
     skipped_redacted: int = 0
+    #: Decisions left out because an appeal reversed them (the appeal's decision is exported instead).
+    skipped_reversed: int = 0
 
 
 def _label(tier: str, areas: list[Any]) -> tuple[str, frozenset[str]]:
     return tier, frozenset(str(a) for a in areas)
 
 
-def _disagreeing_reports(session: Session, since: datetime | None) -> tuple[set[int], set[int]]:
-    """The decisions in the window, and the reports whose decisions (in the window or before) disagree."""
+def _reversed_decisions(session: Session) -> set[int]:
+    """The decisions that an appeal reversed."""
+    return set(session.scalars(select(AppealRow.contested_decision_id).where(
+        AppealRow.outcome == REVERSED, AppealRow.contested_decision_id.is_not(None))))
+
+
+def _disagreeing_reports(session: Session, since: datetime | None, reversed_: set[int]) -> tuple[set[int], set[int]]:
+    """The decisions in the window, and the reports whose decisions (in the window or before, reversed ones
+    left out) disagree."""
     query = select(ReviewDecisionRow.id, ReviewDecisionRow.report_pk, ReviewDecisionRow.risk_tier,
                    ReviewDecisionRow.policy_areas, ReviewDecisionRow.decided_at)
     if since is not None:
@@ -66,9 +81,10 @@ def _disagreeing_reports(session: Session, since: datetime | None) -> tuple[set[
     labels: dict[int, set[tuple[str, frozenset[str]]]] = defaultdict(set)
     window: set[int] = set()
     for decision_id, report_pk, tier, areas, decided_at in session.execute(query):
-        labels[report_pk].add(_label(tier, areas))
         if since is None or decided_at >= since:
             window.add(decision_id)
+        if decision_id not in reversed_:
+            labels[report_pk].add(_label(tier, areas))
     return window, {report_pk for report_pk, seen in labels.items() if len(seen) > 1}
 
 
@@ -85,7 +101,7 @@ def _areas_without_none(areas: list[Any]) -> set[str]:
 
 
 def _record(decision: ReviewDecisionRow, item: QueueItemRow, report: ReportRow, score: ScoreRow | None,
-            language: str, confidence: float) -> ExportedDecision:
+            language: str, confidence: float, appeal_outcome: str | None = None) -> ExportedDecision:
     model_areas = [str(a) for a in score.areas] if score else []
     return ExportedDecision(
         text=report.text,
@@ -108,6 +124,7 @@ def _record(decision: ReviewDecisionRow, item: QueueItemRow, report: ReportRow, 
         model_agreed_tier=score is not None and decision.risk_tier == score.model_tier,
         model_agreed_areas=score is not None
         and _areas_without_none(decision.policy_areas) == _areas_without_none(model_areas),
+        appeal_outcome=appeal_outcome,
     )
 
 
@@ -134,24 +151,29 @@ def export_decisions(sessions: sessionmaker[Session], out: Path, since: datetime
         raise ValueError("since must be timezone-aware")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    written = skipped = redacted = 0
+    written = skipped = redacted = reversed_skipped = 0
     disagreeing_written: set[int] = set()
     try:
         with sessions() as session, tmp.open("w", encoding="utf-8") as handle:
-            window, disagreeing = _disagreeing_reports(session, since)
+            reversed_ = _reversed_decisions(session)
+            window, disagreeing = _disagreeing_reports(session, since, reversed_)
             query = (
-                select(ReviewDecisionRow, QueueItemRow, ReportRow, ScoreRow, RouteRow)
+                select(ReviewDecisionRow, QueueItemRow, ReportRow, ScoreRow, RouteRow, AppealRow.outcome)
                 .join(QueueItemRow, QueueItemRow.id == ReviewDecisionRow.queue_item_id)
                 .join(ReportRow, ReportRow.id == ReviewDecisionRow.report_pk)
                 .outerjoin(ScoreRow, ScoreRow.report_pk == ReportRow.id)
                 .outerjoin(RouteRow, RouteRow.report_pk == ReportRow.id)
+                .outerjoin(AppealRow, AppealRow.decision_id == ReviewDecisionRow.id)
                 .order_by(ReviewDecisionRow.id)
                 .execution_options(yield_per=500)
             )
             if since is not None:
                 query = query.where(ReviewDecisionRow.decided_at >= since)
-            for decision, item, report, score, route in session.execute(query).tuples():
+            for decision, item, report, score, route, appeal_outcome in session.execute(query).tuples():
                 if decision.id not in window:  # decided after the disagreement check began
+                    continue
+                if decision.id in reversed_:
+                    reversed_skipped += 1
                     continue
                 if report.text == REDACTED_TEXT:
                     redacted += 1
@@ -162,7 +184,7 @@ def export_decisions(sessions: sessionmaker[Session], out: Path, since: datetime
                     continue
                 disagrees = decision.report_pk in disagreeing
                 confidence = DISAGREEMENT_CONFIDENCE if disagrees else 1.0
-                record = _record(decision, item, report, score, language, confidence)
+                record = _record(decision, item, report, score, language, confidence, appeal_outcome)
                 handle.write(json.dumps(record.model_dump(), ensure_ascii=False) + "\n")
                 written += 1
                 if disagrees:
@@ -173,4 +195,5 @@ def export_decisions(sessions: sessionmaker[Session], out: Path, since: datetime
     finally:
         tmp.unlink(missing_ok=True)
     return ExportSummary(path=out, written=written, skipped_no_language=skipped,
-                         disagreements=len(disagreeing_written), skipped_redacted=redacted)
+                         disagreements=len(disagreeing_written), skipped_redacted=redacted,
+                         skipped_reversed=reversed_skipped)

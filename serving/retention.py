@@ -1,26 +1,28 @@
 """Retention: report text older than a configured age is redacted, in batches; decisions, audit and counts stay.
 
-What a run does to a report received before the cutoff (``reports.received_at``, the server's clock; the
-client's ``created_at`` is not trusted for this) whose queue items are all closed: ``reports.text`` becomes
+What a run does to a report received before the cutoff (``reports.received_at``, the server's clock; the client's
+``created_at`` is not trusted for this) whose queue items are all closed: ``reports.text`` becomes
 ``REDACTED_TEXT`` and the reviewer notes of its decisions (``review_decisions.note``, free text that may hold
-personal data) become NULL. Every row stays: the report (its id, content hash, metadata), score, route, queue
-items, decisions and audit entries, so queue counts, QA agreement, trends, metrics and a resend of the report
-(answered as a replay: the idempotency key and content hash stay) work as before. A report still waiting for
-review (an open or claimed queue item) is held, whatever its age, and counted as held. Review-action idempotency
-records older than ``serving.idempotency.KEY_TTL`` (dead: their keys are forgotten) are deleted.
+personal data) and the appellants' reasons of its appeals (``appeals.reason``) become NULL. Every row stays: the
+report (its id, content hash, metadata), score, route, queue items, decisions and audit entries, so queue counts,
+QA agreement, trends, metrics and a resend of the report (answered as a replay: the idempotency key and content
+hash stay) work as before. A report still waiting for review (an open or claimed queue item) is held, whatever its
+age, and counted as held. Review-action idempotency records older than ``serving.idempotency.KEY_TTL`` (dead: their
+keys are forgotten) are deleted.
 
 Batches: ``batch_size`` reports a transaction, in id order. A batch's text redaction, note clearing and its audit
 record (ids and counts, actor ``retention``) commit together or not at all, so a run killed at any moment leaves
 every report fully redacted (text and notes) or untouched, and the next run carries on: a report with the marker
-text and no note left is not a candidate, so a rerun skips what is done and a finished run's rerun changes
-nothing. The marker is the one the operator's guide's manual SQL wrote, so reports redacted that way count as
-done.
+text and no note left is not a candidate, so a rerun skips what is done and a finished run's rerun changes nothing.
+The marker is the one the operator's guide's manual SQL wrote, so reports redacted that way count as done.
 
-Choosing a batch and changing it are one statement (the choice is a sub-query of the UPDATE), and "every queue
-item closed" cannot revert while it runs: a closed item is never reopened, and the only item created for an
-existing report (a second review) is created in the transaction that closes another. Two runs at once take turns
-batch by batch, so none redacts (or audits) a report the other did: on SQLite that UPDATE is the batch's first
-write and holds the write lock; on PostgreSQL each batch transaction first takes an advisory lock
+Choosing a batch and changing it are one statement (the choice is a sub-query of the UPDATE), and "every queue item
+closed" cannot revert while it runs: a closed item is never reopened, and the only item created for an existing
+report (a second review) is created in the transaction that closes another. An appeal is the exception: it opens an
+item on a report that may be past the cutoff, and one filed while a batch redacts that report finds its text
+redacted (the appeal's reviewer then sees the decision and the appeal, not the content). Two runs at once take
+turns batch by batch, so none redacts (or audits) a report the other did: on SQLite that UPDATE is the batch's
+first write and holds the write lock; on PostgreSQL each batch transaction first takes an advisory lock
 (``RETENTION_LOCK_KEY``, released at its commit or when a killed run's session ends). Without it, a batch chosen
 from a snapshot taken before the other run's commit would redact rows again: PostgreSQL rechecks a changed row
 against the new text, but the sub-queries on notes against the old snapshot (measured: 607 and 614 redactions of
@@ -41,7 +43,15 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from serving import audit
 from serving.db.engine import transaction
-from serving.db.models import AuditRow, IdempotentActionRow, QueueItemRow, ReportRow, ReviewDecisionRow, utcnow
+from serving.db.models import (
+    AppealRow,
+    AuditRow,
+    IdempotentActionRow,
+    QueueItemRow,
+    ReportRow,
+    ReviewDecisionRow,
+    utcnow,
+)
 from serving.idempotency import KEY_TTL
 from serving.queues import DONE
 
@@ -73,7 +83,9 @@ def _pending(report: Any) -> ColumnElement[bool]:
 
 
 def _has_note(report: Any) -> ColumnElement[bool]:
-    return exists().where(ReviewDecisionRow.report_pk == report.id, ReviewDecisionRow.note.is_not(None))
+    """A reviewer's note or an appellant's reason is left: free text to clear."""
+    return or_(exists().where(ReviewDecisionRow.report_pk == report.id, ReviewDecisionRow.note.is_not(None)),
+               exists().where(AppealRow.report_pk == report.id, AppealRow.reason.is_not(None)))
 
 
 def _needs_work(report: Any) -> ColumnElement[bool]:
@@ -163,10 +175,13 @@ def _redact_batch(session: Session, cutoff: datetime, after_id: int,
         .returning(ReportRow.id, ReportRow.report_id).execution_options(synchronize_session=False)))
     if not redacted:
         return [], 0
+    pks = [pk for pk, _ in redacted]
     cleared = session.execute(
         update(ReviewDecisionRow)
-        .where(ReviewDecisionRow.report_pk.in_([pk for pk, _ in redacted]), ReviewDecisionRow.note.is_not(None))
+        .where(ReviewDecisionRow.report_pk.in_(pks), ReviewDecisionRow.note.is_not(None))
         .values(note=None).execution_options(synchronize_session=False))
+    session.execute(update(AppealRow).where(AppealRow.report_pk.in_(pks), AppealRow.reason.is_not(None))
+                    .values(reason=None).execution_options(synchronize_session=False))
     return redacted, cast("CursorResult[Any]", cleared).rowcount
 
 

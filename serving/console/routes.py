@@ -10,6 +10,7 @@ deciding are all audited (the last three by ``serving.queues``).
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -178,17 +179,35 @@ def queues_page(request: Request, state: State, reviewer: Reviewer) -> HTMLRespo
             QueueItemRow.status == queues.CLAIMED, QueueItemRow.claimed_by == reviewer.key_id,
             QueueItemRow.lease_expires_at >= now)))
         qa = agreement_report(session)
-    return page(request, "queues.html", {"queues": listed, "mine": mine, "qa": qa})
+    markets = state.policy.markets
+    languages = {market: sorted(codes) for market, codes in markets.languages.items()}
+    yours = {market for market, codes in markets.languages.items() if codes & reviewer.languages}
+    return page(request, "queues.html", {"queues": listed, "mine": mine, "qa": qa, "market_languages": languages,
+                                         "other_market": markets.other, "your_markets": yours})
+
+
+#: Queue and market names as the routing policy allows them (``serving.policy``), checked as the API checks
+#: them: anything else names nothing and is refused, never passed to the database.
+QUEUE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+MARKET_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 @router.post("/queues/{queue}/claim", name="console-claim")
-def claim(request: Request, queue: str, state: State, reviewer: Reviewer, token: Csrf) -> Response:
+def claim(request: Request, queue: str, state: State, reviewer: Reviewer, token: Csrf,
+          market: Annotated[str, Form()] = "") -> Response:
+    """The next item of ``queue`` (of its language ``market`` only, when the form names one): one in the
+    reviewer's languages first, then the most urgent."""
     check_csrf(request, token)
+    if not QUEUE_NAME.fullmatch(queue):
+        raise ConsoleError(422, "No such queue", "Queue names are lower-case letters, digits and underscores.")
+    if market and not MARKET_NAME.fullmatch(market):
+        raise ConsoleError(422, "No such language market",
+                           "Market names are lower-case letters, digits and underscores, 32 at most.")
     with transaction(state.sessions) as session:
-        item = queues.claim_next(session, queue, reviewer, state.policy)
+        item = queues.claim_next(session, queue, reviewer, state.policy, market=market or None)
         item_id = item.id if item is not None else None
     if item_id is None:
-        flash(request, f"Nothing to claim in {queue}.")
+        flash(request, f"Nothing to claim in {queue}{f' · {market}' if market else ''}.")
         return redirect(request, "console-queues")
     return redirect(request, "console-item", item_id=item_id)
 
