@@ -1,5 +1,5 @@
-"""``triage serve``, ``triage keys ...``, ``triage db ...``, ``triage decisions ...`` and ``triage retention ...``.
-Heavy imports happen inside commands."""
+"""``triage serve``, ``triage keys ...``, ``triage db ...``, ``triage decisions ...``, ``triage retention ...`` and
+``triage report ...``. Heavy imports happen inside commands."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ db_app = typer.Typer(help="The service database: migrations.", no_args_is_help=T
 decisions_app = typer.Typer(help="Reviewer decisions: export them as training data.", no_args_is_help=True)
 retention_app = typer.Typer(help="Retention: redact report text (and reviewer notes) older than "
                              "TRIAGE_RETENTION_DAYS; decisions, audit and counts are kept.", no_args_is_help=True)
+report_app = typer.Typer(help="Transparency reporting: DSA statements of reasons and the transparency report.",
+                         no_args_is_help=True)
 
 
 def serve_command(
@@ -164,6 +166,7 @@ def decisions_export(
     summary = export_decisions(_sessions(), path, since=since_at)
     typer.echo(f"wrote {summary.written} decisions to {summary.path} ({summary.skipped_no_language} skipped "
                f"without a language, {summary.skipped_redacted} skipped as redacted by retention, "
+               f"{summary.skipped_reversed} skipped as reversed by an appeal, "
                f"{summary.disagreements} reports with disagreeing reviews at confidence 0.5)")
 
 
@@ -259,3 +262,82 @@ def retention_status() -> None:
     else:
         typer.echo(f"last run: {state.last_run}, last batch committed {_when(state.last_run_at)}, "
                    f"{state.last_run_reports} reports redacted")
+
+
+# --- triage report ---------------------------------------------------------------------------------------------
+
+_FROM_HELP = "Start of the period, inclusive: an ISO 8601 date (midnight UTC) or datetime (UTC unless it names a zone)."
+_TO_HELP = "End of the period, exclusive: an ISO 8601 date (midnight UTC) or datetime (UTC unless it names a zone)."
+
+
+def _parse_when(option: str, value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: {value!r} is not an ISO 8601 date or datetime (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _period(start: str, end: str) -> tuple[datetime, datetime]:
+    """``--from`` and ``--to`` as UTC datetimes; a clear error naming the option when either is wrong."""
+    start_at, end_at = _parse_when("--from", start), _parse_when("--to", end)
+    if start_at >= end_at:
+        fail(f"--from: {start!r} is not before --to {end!r} (--to is exclusive: --from 2025-01-01 --to 2025-02-01 "
+             "is January)")
+    return start_at, end_at
+
+
+def _stamp(at: datetime) -> str:
+    """A file-name-safe form of a period bound: ``2025-01-31``, or ``2025-01-31T120000Z`` when not midnight."""
+    at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%d") if at == at.replace(hour=0, minute=0, second=0, microsecond=0) \
+        else at.strftime("%Y-%m-%dT%H%M%SZ")
+
+
+@report_app.command("transparency")
+def report_transparency(
+    start: Annotated[str, typer.Option("--from", metavar="DATE", help=_FROM_HELP)],
+    end: Annotated[str, typer.Option("--to", metavar="DATE", help=_TO_HELP)],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out-dir", metavar="DIR", help="Folder to write to [default: $TRIAGE_WORK_DIR/reports].")] = None,
+) -> None:
+    """Counts per DSA category and action, automated vs human, median time to action, appeals and reversals:
+    transparency-FROM-TO.csv and .html."""
+    from serving.transparency import transparency_report, write_csv, write_html
+
+    start_at, end_at = _period(start, end)
+    folder = out_dir or get_settings().work_dir / "reports"
+    with _sessions()() as session:
+        report = transparency_report(session, start_at, end_at)
+    name = f"transparency-{_stamp(start_at)}-{_stamp(end_at)}"
+    csv_path, html_path = write_csv(report, folder / f"{name}.csv"), write_html(report, folder / f"{name}.html")
+    appeals = report.appeals
+    median = report.median_hours_to_action
+    rate = appeals.reversal_rate
+    typer.echo(f"transparency report {_when(start_at)} to {_when(end_at)} (exclusive)")
+    typer.echo(f"  enforcement decisions  {report.enforcement_decisions} "
+               f"(median {'n/a' if median is None else f'{median:.1f} h'} from report to action)")
+    typer.echo(f"  decisions              {report.automated_decisions} automated, {report.human_decisions} human")
+    typer.echo(f"  appeals                {appeals.filed} filed, {appeals.decided} decided, {appeals.upheld} upheld, "
+               f"{appeals.reversed} reversed (reversal rate {'n/a' if rate is None else f'{rate:.1%}'})")
+    typer.echo(f"wrote {csv_path}")
+    typer.echo(f"wrote {html_path}")
+
+
+@report_app.command("statements")
+def report_statements(
+    start: Annotated[str, typer.Option("--from", metavar="DATE", help=_FROM_HELP)],
+    end: Annotated[str, typer.Option("--to", metavar="DATE", help=_TO_HELP)],
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="FILE",
+        help="JSON Lines file to write [default: $TRIAGE_WORK_DIR/reports/statements-FROM-TO.jsonl].")] = None,
+) -> None:
+    """Every enforcement decision of the period as a DSA Transparency Database statement of reasons (JSON Lines,
+    no limit on rows). No report text and no reviewer note is exported."""
+    from serving.transparency import export_statements
+
+    start_at, end_at = _period(start, end)
+    path = out or get_settings().work_dir / "reports" / f"statements-{_stamp(start_at)}-{_stamp(end_at)}.jsonl"
+    summary = export_statements(_sessions(), path, start_at, end_at)
+    typer.echo(f"wrote {summary.written} statements of reasons ({_when(start_at)} to {_when(end_at)}, exclusive) "
+               f"to {summary.path}")

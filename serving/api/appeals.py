@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
+from sqlalchemy.exc import IntegrityError
 
 from serving import appeals
 from serving.api.queues import appeal_out
@@ -41,13 +42,19 @@ def file_appeal(report_id: ReportId, body: AppealRequest, principal: IntakeKey, 
     claim. The contested decision is the report's latest: a reviewer's, or routing's auto-close of a low-risk
     report. Once a reviewer decides the item, the appeal's ``outcome`` is ``upheld`` (same action) or
     ``reversed``. Idempotent on ``appeal_id``."""
-    try:
-        with transaction(state.sessions) as session:
-            appeal, replayed = appeals.file_appeal(session, report_id, body, principal, state.policy)
-            out = appeal_out(session, appeal, replayed=replayed)
-    except appeals.AppealError as exc:
-        fields = [FieldError(field=exc.field, message=exc.message)] if exc.field else None
-        raise ApiError(exc.status, exc.message, fields=fields) from exc
+    for attempt in range(2):
+        try:
+            with transaction(state.sessions) as session:
+                appeal, replayed = appeals.file_appeal(session, report_id, body, principal, state.policy)
+                out = appeal_out(session, appeal, replayed=replayed)
+            break
+        except appeals.AppealError as exc:
+            fields = [FieldError(field=exc.field, message=exc.message)] if exc.field else None
+            raise ApiError(exc.status, exc.message, fields=fields) from exc
+        except IntegrityError:
+            # The same appeal_id stored by a concurrent request between our read and our write: read it again.
+            if attempt:
+                raise
     if replayed:
         return json_response(out, {"Idempotent-Replayed": "true"})
     state.metrics.appeals.labels(out.appellant).inc()
