@@ -1,6 +1,8 @@
 """The review console in a real browser: Debian's headless Chromium driven by Playwright, against a real
 `triage serve` process. A reviewer signs in, claims an item, reveals it, decides it with the keyboard; the
-decision is stored and exported. The item page's screenshot is saved (see SCREENSHOTS)."""
+decision is stored and exported. Language markets: the queue page's per-market rows, claim next from a market.
+Appeals: a second reviewer sees the contested decision and the appeal side by side and decides it. The pages'
+screenshots are saved (see SCREENSHOTS)."""
 
 from __future__ import annotations
 
@@ -40,8 +42,9 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-def make_key(env: dict[str, str], role: str) -> str:
-    created = triage("keys", "create", "--name", f"browser-{role}", "--role", role, env=env)
+def make_key(env: dict[str, str], role: str, languages: str = "", name: str = "") -> str:
+    created = triage("keys", "create", "--name", name or f"browser-{role}", "--role", role,
+                     *(("--languages", languages) if languages else ()), env=env)
     assert created.returncode == 0, created.stderr
     return created.stdout.strip()
 
@@ -111,4 +114,93 @@ def test_a_form_without_its_csrf_token_is_refused(
     page.wait_for_url(f"{base}/review")
     response = page.request.post(f"{base}/review/queues/human_escalation/claim", form={"csrf_token": "forged"})
     assert response.status == 403
+    page.close()
+
+
+IN_GERMAN = "Dieser Artikel zitiert einen Beitrag, über den die Zeitung gestern berichtet hat."
+IN_FRENCH = "Cet article cite une publication dont le journal a parlé hier soir."
+APPEAL_REASON = "I was quoting the threat to report it, not making it."
+
+
+def sign_in(browser: Any, base: str, key: str) -> Any:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # a context of its own: its own session
+    page.goto(f"{base}/review/login")
+    page.fill("input[name=key]", key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/review")
+    return page
+
+
+def test_markets_on_the_queue_page_and_an_appeal_side_by_side(
+        browser: Any, env: dict[str, str], server: tuple[str, subprocess.Popen[str], Path]) -> None:
+    base, _, _ = server
+    intake = make_key(env, "intake")
+    first, second = make_key(env, "reviewer", "de", "first"), make_key(env, "reviewer", name="second")
+    reports = [{"report_id": "threat-1", "text": THREAT, "reporter_type": "regulator", "report_count": 4},
+               {"report_id": "press-de", "text": IN_GERMAN, "reporter_type": "press"},
+               {"report_id": "press-fr", "text": IN_FRENCH, "reporter_type": "press"}]
+    headers = {"Authorization": f"Bearer {intake}"}
+    scored = httpx.post(f"{base}/v1/reports:batchScore", json={"reports": reports}, headers=headers)
+    assert scored.status_code == 200, scored.text
+
+    page = sign_in(browser, base, first)
+    assert "Your languages: de" in page.locator("#your-languages").inner_text()
+    for market in ("english", "dach", "france"):
+        row = page.locator(f"tr[data-market='human_escalation/{market}']")
+        assert row.locator("td").nth(1).inner_text() == "1", f"one open item in {market}"
+        assert row.locator("button[data-claim-market]").count() == 1
+    assert "yours" in page.locator("tr[data-market='human_escalation/dach']").inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "review-queues-markets.png"), full_page=True)
+
+    page.click("button[data-claim-market='human_escalation/france']")
+    page.wait_for_url("**/review/items/*")
+    assert "france" in page.locator("dt:text('Market') + dd").inner_text()
+    page.keyboard.press("u")  # release it: back to the queue
+    page.wait_for_url(f"{base}/review")
+    page.click("button[data-claim-market='human_escalation/english']")
+    page.wait_for_url("**/review/items/*")
+    assert "english" in page.locator("dt:text('Market') + dd").inner_text()
+    page.check("input[name=risk_tier][value=high]")
+    checked = page.locator("input[name=policy_areas]:checked")
+    while checked.count():
+        checked.first.uncheck()
+    page.check("input[name=policy_areas][value=violence_incitement]")
+    page.select_option("select[name=action]", "remove")
+    page.fill("textarea[name=note]", "Doxxing plus a threat: removed.")
+    page.click("#submit-decision")
+    page.wait_for_url(f"{base}/review")
+    appeal = {"appeal_id": "appeal-1", "appellant": "affected_user", "reason": APPEAL_REASON}
+    filed = httpx.post(f"{base}/v1/reports/threat-1:appeal", json=appeal, headers=headers)
+    assert filed.status_code == 201, filed.text
+    page.reload()
+    assert page.locator("tr[data-market='appeals/english']").count() == 1
+    page.click("button[data-claim-market='appeals/english']")
+    page.wait_for_url(f"{base}/review")
+    assert "Nothing to claim in appeals" in page.locator(".flash").inner_text(), "blind to its own decision"
+    page.close()
+
+    page = sign_in(browser, base, second)
+    assert "no languages" in page.locator("#your-languages").inner_text()
+    page.click("button[data-claim-market='appeals/english']")
+    page.wait_for_url("**/review/items/*")
+    contested, appealed = page.locator("#contested"), page.locator("#appeal-side")
+    left, right = contested.bounding_box(), appealed.bounding_box()
+    assert left and right and left["x"] + left["width"] <= right["x"] and abs(left["y"] - right["y"]) < 2, \
+        "side by side"
+    assert "remove" in contested.inner_text() and "Doxxing plus a threat" in contested.inner_text()
+    assert "violence incitement" in contested.inner_text()
+    assert "affected user" in appealed.inner_text()
+    reason = page.locator("#appeal-reason")
+    assert "blurred" in (reason.get_attribute("class") or ""), "the appellant's reason stays blurred until revealed"
+    page.keyboard.press("v")
+    page.wait_for_function("!document.querySelector('#appeal-reason').classList.contains('blurred')")
+    assert APPEAL_REASON in reason.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "review-appeal.png"), full_page=True)
+
+    page.keyboard.press("n")  # no violation: the appeal reverses the removal
+    page.wait_for_url(f"{base}/review")
+    assert page.locator(".flash").inner_text().endswith("The appeal is reversed.")
+    got = httpx.get(f"{base}/v1/appeals/appeal-1", headers=headers)
+    assert got.status_code == 200 and got.json()["outcome"] == "reversed", got.text
     page.close()
