@@ -141,8 +141,8 @@ class Settings(BaseSettings):
     # --- Webhooks (serving/webhooks/) ------------------------------------------------------------------
     webhook_url: AnyHttpUrl | None = Field(
         default=None,
-        description="POST high-risk and SLA-breach events here (JSON, HMAC-signed, retried). Unset: no events are "
-        "recorded and nothing is sent. Never logged (it may carry a token).",
+        description="POST high-risk, SLA-breach and on-call paging events here (JSON, HMAC-signed, retried). "
+        "Unset: no events are recorded and nothing is sent. Never logged (it may carry a token).",
     )
     webhook_secret: SecretStr | None = Field(
         default=None, min_length=32, validate_default=True,
@@ -169,12 +169,22 @@ class Settings(BaseSettings):
     webhook_sla_sweep_seconds: float = Field(
         default=15.0, gt=0, le=3600,
         description="How often each server process looks for queue items past their SLA deadline, recording one "
-        "queue_item.sla_breached event per item.",
+        "queue_item.sla_breached event per item, and for items of paging queues still unclaimed at their paging "
+        "time, recording one queue_item.unclaimed event per item.",
     )
     webhook_include_text: bool = Field(
         default=False,
         description="Add the report text to each event. Off by default: report text is sensitive, and receivers "
         "can fetch the report with an API key from the event's link.",
+    )
+    on_call_rota_dir: Path | None = Field(
+        default=None,
+        description="Folder of on-call rotas: a TOML file per queue that pages, named after it "
+        "(human_escalation.toml; the queues are on_call.queues of the routing policy, the format is in "
+        "docs/on-call.md). An item of such a queue still unclaimed after on_call.unclaimed_share of its SLA records "
+        "a queue_item.unclaimed webhook event naming the contact on call. Checked at start-up: an invalid file, a "
+        "file for a queue the policy does not have, or a paging queue without a file stops the server. Unset: the "
+        "events name no contact.",
     )
 
     # --- Retention (serving/retention.py) -------------------------------------------------------------

@@ -124,7 +124,8 @@ def file_appeal(session: Session, report_id: str, request: AppealRequest, princi
     appeal = AppealRow(appeal_id=request.appeal_id, payload_sha256=digest, report_pk=report.id,
                        appellant=request.appellant.value, reason=request.reason, submitted_by=principal.key_id,
                        received_at=now, contested_decision_id=contested.decision.id if contested.decision else None,
-                       contested_action=contested.action, queue_item_id=item.id, status=OPEN)
+                       contested_action=contested.action, contested_at=contested.decided_at, queue_item_id=item.id,
+                       status=OPEN)
     session.add(appeal)
     session.flush()
     audit.record(session, principal.key_id, "appeal.filed", "appeal", request.appeal_id, {

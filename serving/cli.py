@@ -34,13 +34,15 @@ def serve_command(
     import uvicorn
 
     from serving.logs import configure_logging
+    from serving.oncall import RotaError, load_rotas
     from serving.policy import PolicyError, load_policy
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     try:
-        load_policy(settings.routing_policy)
-    except PolicyError as exc:
+        policy = load_policy(settings.routing_policy)
+        load_rotas(settings.on_call_rota_dir, policy)
+    except (PolicyError, RotaError) as exc:
         fail(str(exc))
     if settings.model_path is not None and not (settings.model_path / "artifact.json").is_file():
         fail(f"{settings.model_path}: TRIAGE_MODEL_PATH is not a model artifact folder (no artifact.json)")

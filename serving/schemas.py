@@ -214,6 +214,7 @@ class ContestedOut(BaseModel):
     action: str = Field(description="The contested action: a review action, or auto_close (routing's automated "
                                     "decision on a low-risk report).")
     automated: bool
+    decided_at: datetime = Field(description="When the contested decision was made (routing's, when automated).")
     decision: ReviewDecisionOut | None = Field(description="The reviewer's decision; null when automated.")
 
 

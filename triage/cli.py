@@ -9,6 +9,7 @@ from evaluation.cli import evaluate_command
 from evaluation.promote import promote_command, rollback_command
 from serving.bulk.command import score_command
 from serving.cli import db_app, decisions_app, keys_app, report_app, retention_app, serve_command
+from serving.oncall_cli import oncall_app
 from training.cli import data_app, export_command, train_command
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(decisions_app, name="decisions")
 app.add_typer(retention_app, name="retention")
 app.add_typer(report_app, name="report")
+app.add_typer(oncall_app, name="oncall")
 
 
 @app.command("taxonomy")

@@ -239,7 +239,7 @@ def appeal_out(session: Session, appeal: AppealRow, *, replayed: bool = False) -
         received_at=appeal.received_at, status=appeal.status, outcome=appeal.outcome, queue_item_id=item.id,
         queue=item.queue, due_at=item.due_at,
         contested=ContestedOut(action=appeal.contested_action, automated=appeal.contested_decision_id is None,
-                               decision=decision(appeal.contested_decision_id)),
+                               decided_at=appeal.contested_at, decision=decision(appeal.contested_decision_id)),
         decision=decision(appeal.decision_id), decided_at=appeal.decided_at, replayed=replayed)
 
 

@@ -214,6 +214,8 @@ class AppealRow(Base):
     contested_decision_id: Mapped[int | None] = mapped_column(ForeignKey("review_decisions.id", ondelete="CASCADE"))
     #: The contested action: a review action, or ``auto_close`` for an automated decision.
     contested_action: Mapped[str] = mapped_column(String(32))
+    #: When the contested decision was made.
+    contested_at: Mapped[datetime]
     queue_item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id", ondelete="CASCADE"), unique=True)
     status: Mapped[str] = mapped_column(String(16))  # open, decided
     #: ``upheld`` or ``reversed`` once decided.

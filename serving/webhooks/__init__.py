@@ -1,10 +1,13 @@
-"""Webhooks: high-risk and SLA-breach events pushed to an intake system, signed, retried, never lost.
+"""Webhooks: high-risk, SLA-breach and on-call paging events pushed to an intake system, signed, retried, never
+lost.
 
 A transactional outbox. An event is a row of ``webhook_events`` written in the same transaction as the change
 it reports (``enqueue_for_route``, called by the scoring service as it stores a report), so the event exists
-if and only if the report does; a crash or a receiver being down loses nothing. SLA breaches are found by a
-sweep (``sweep_sla_breaches``) that every server process runs every ``TRIAGE_WEBHOOK_SLA_SWEEP_SECONDS``; the
-unique (type, subject) constraint records each breach once, however many processes sweep.
+if and only if the report does; a crash or a receiver being down loses nothing. SLA breaches, and items of a
+paging queue still unclaimed after a share of their SLA (``queue_item.unclaimed``, naming the contact on call
+per the queue's rota, ``serving.oncall``), are found by sweeps (``sweep_sla_breaches``, ``sweep_unclaimed``)
+that every server process runs every ``TRIAGE_WEBHOOK_SLA_SWEEP_SECONDS``; the unique (type, subject)
+constraint records each once, however many processes sweep.
 
 Delivery (``WebhookDispatcher``, a background task of each server process when ``TRIAGE_WEBHOOK_URL`` is set)
 claims due events in small batches under a lease: on PostgreSQL the candidates are selected ``FOR UPDATE SKIP
@@ -38,7 +41,9 @@ from serving.webhooks.events import (
     PENDING,
     SLA_BREACHED,
     STATUSES,
+    UNCLAIMED,
     event_payload,
+    iso,
     new_event_id,
     report_link,
 )
@@ -55,7 +60,9 @@ from serving.webhooks.outbox import (
     release_claims,
     requeue,
     retry_delay,
+    sla_elapsed,
     sweep_sla_breaches,
+    sweep_unclaimed,
 )
 from serving.webhooks.signing import DEFAULT_TOLERANCE_S, USER_AGENT, sign, signed_headers, verify_signature
 
@@ -72,6 +79,7 @@ __all__ = [
     "SLA_BREACHED",
     "STATUSES",
     "SWEEP_LIMIT",
+    "UNCLAIMED",
     "USER_AGENT",
     "Claimed",
     "Outcome",
@@ -80,6 +88,7 @@ __all__ = [
     "dispatcher_for",
     "enqueue_for_route",
     "event_payload",
+    "iso",
     "new_event_id",
     "outbox_counts",
     "record_outcome",
@@ -89,6 +98,8 @@ __all__ = [
     "retry_delay",
     "sign",
     "signed_headers",
+    "sla_elapsed",
     "sweep_sla_breaches",
+    "sweep_unclaimed",
     "verify_signature",
 ]

@@ -4,8 +4,8 @@
 It claims due events in small batches, posts them concurrently over httpx, signed, and records each outcome: a
 2xx answer is a delivery; anything else, a timeout or a network error is retried, and after
 ``TRIAGE_WEBHOOK_MAX_ATTEMPTS`` the event is ``failed``. Every ``TRIAGE_WEBHOOK_SLA_SWEEP_SECONDS`` it also
-sweeps for SLA breaches. Logs name event ids, types and outcomes, never the body, the URL (it may carry a token)
-or the secret.
+sweeps for SLA breaches and for items to page on-call about (unclaimed past their ``page_at``). Logs name event
+ids, types and outcomes, never the body, the URL (it may carry a token) or the secret.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from model.settings import Settings
 from serving.db.engine import transaction
 from serving.metrics import Metrics
-from serving.webhooks.events import DELIVERED, FAILED, SLA_BREACHED
+from serving.oncall import Rota
+from serving.webhooks.events import DELIVERED, FAILED, SLA_BREACHED, UNCLAIMED
 from serving.webhooks.outbox import (
     BATCH_SIZE,
     Claimed,
@@ -38,6 +40,7 @@ from serving.webhooks.outbox import (
     record_outcome,
     release_claims,
     sweep_sla_breaches,
+    sweep_unclaimed,
 )
 from serving.webhooks.signing import signed_headers
 
@@ -55,16 +58,18 @@ def _body(claimed: Claimed) -> bytes:
 
 
 class WebhookDispatcher:
-    """Delivers the outbox to ``settings.webhook_url`` and sweeps for SLA breaches. ``run()`` is the background
-    task of one server process; several processes (or several dispatchers) may share a database."""
+    """Delivers the outbox to ``settings.webhook_url`` and sweeps for SLA breaches and for unclaimed items to page
+    about (their contacts from ``rotas``, queue to rota; none: pages name no contact). ``run()`` is the
+    background task of one server process; several processes (or several dispatchers) may share a database."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], metrics: Metrics,
-                 *, worker_id: str | None = None) -> None:
+                 *, worker_id: str | None = None, rotas: Mapping[str, Rota] | None = None) -> None:
         if settings.webhook_url is None or settings.webhook_secret is None:
             raise ValueError("webhooks need TRIAGE_WEBHOOK_URL and TRIAGE_WEBHOOK_SECRET")
         self.settings = settings
         self.sessions = sessions
         self.metrics = metrics
+        self.rotas: Mapping[str, Rota] = rotas or {}
         self.url = str(settings.webhook_url)
         self._secret = settings.webhook_secret.get_secret_value()
         self.worker_id = worker_id or f"{socket.gethostname()[:24]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -112,15 +117,15 @@ class WebhookDispatcher:
         await self.aclose()
 
     async def run(self) -> None:
-        """Until ``stop()``: sweep for SLA breaches every ``webhook_sla_sweep_seconds``, deliver what is due every
-        ``webhook_poll_seconds`` (at once again while full batches keep coming)."""
+        """Until ``stop()``: sweep for SLA breaches and unclaimed items every ``webhook_sla_sweep_seconds``, deliver
+        what is due every ``webhook_poll_seconds`` (at once again while full batches keep coming)."""
         settings = self.settings
         host = settings.webhook_url.host if settings.webhook_url else None
         log.info("webhook delivery started", extra={"worker": self.worker_id, "host": host})
         next_sweep = 0.0
         while not self._stopping.is_set():
             if time.monotonic() >= next_sweep:
-                await self._guarded("SLA sweep", self.sweep)
+                await self._guarded("SLA and on-call sweep", self.sweep)
                 next_sweep = time.monotonic() + settings.webhook_sla_sweep_seconds
             claimed = await self._guarded("webhook delivery", self.deliver_due)
             if claimed < BATCH_SIZE:
@@ -142,18 +147,23 @@ class WebhookDispatcher:
             return release_claims(session, self.worker_id)
 
     async def sweep(self) -> int:
-        """Record SLA-breach events (committed), and refresh the outbox gauge; returns the events recorded."""
+        """Record SLA-breach and unclaimed-item events (each sweep committed on its own), and refresh the outbox
+        gauge; returns the events recorded."""
         added, counts = await asyncio.to_thread(self._sweep)
-        if added:
-            self.metrics.webhooks_enqueued.labels(SLA_BREACHED).inc(added)
-            log.info("SLA breaches recorded", extra={"events": added, "event_type": SLA_BREACHED})
+        for event_type, what in ((SLA_BREACHED, "SLA breaches recorded"), (UNCLAIMED, "unclaimed items paged")):
+            if added[event_type]:
+                self.metrics.webhooks_enqueued.labels(event_type).inc(added[event_type])
+                log.info(what, extra={"events": added[event_type], "event_type": event_type})
         for status, n in counts.items():
             self.metrics.webhooks_outbox.labels(status).set(n)
-        return added
+        return sum(added.values())
 
-    def _sweep(self) -> tuple[int, dict[str, int]]:
+    def _sweep(self) -> tuple[dict[str, int], dict[str, int]]:
+        added: dict[str, int] = {}
         with transaction(self.sessions) as session:
-            added = sweep_sla_breaches(session, self.metrics)
+            added[SLA_BREACHED] = sweep_sla_breaches(session, self.metrics)
+        with transaction(self.sessions) as session:
+            added[UNCLAIMED] = sweep_unclaimed(session, self.metrics, self.rotas)
         with self.sessions() as session:
             return added, outbox_counts(session)
 
@@ -211,6 +221,10 @@ class WebhookDispatcher:
         return Outcome(False, f"HTTP {response.status_code}")
 
 
-def dispatcher_for(settings: Settings, sessions: sessionmaker[Session], metrics: Metrics) -> WebhookDispatcher | None:
-    """The app's dispatcher, or None when webhooks are off (no TRIAGE_WEBHOOK_URL)."""
-    return WebhookDispatcher(settings, sessions, metrics) if settings.webhook_url is not None else None
+def dispatcher_for(settings: Settings, sessions: sessionmaker[Session], metrics: Metrics,
+                   rotas: Mapping[str, Rota] | None = None) -> WebhookDispatcher | None:
+    """The app's dispatcher (paging the contacts of ``rotas``), or None when webhooks are off (no
+    TRIAGE_WEBHOOK_URL)."""
+    if settings.webhook_url is None:
+        return None
+    return WebhookDispatcher(settings, sessions, metrics, rotas=rotas)

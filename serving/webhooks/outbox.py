@@ -1,8 +1,9 @@
 """The outbox: webhook events as rows of ``webhook_events``, recorded, claimed and settled.
 
 An event is recorded in the same transaction as the change it reports (``enqueue_for_route``), so the event
-exists if and only if the report does; SLA breaches are recorded by a sweep (``sweep_sla_breaches``), once each
-whatever the number of processes sweeping (the unique (type, subject) constraint).
+exists if and only if the report does; SLA breaches and items unclaimed past their paging time are recorded by
+sweeps (``sweep_sla_breaches``, ``sweep_unclaimed``), once each whatever the number of processes sweeping (the
+unique (type, subject) constraint).
 
 A worker claims due events under a lease (``claim_due``): on PostgreSQL the candidates are selected ``FOR UPDATE
 SKIP LOCKED``, and on every backend the claim is one UPDATE conditioned on the event being unclaimed, so each
@@ -14,6 +15,7 @@ attempt (``requeue`` makes it pending again).
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -26,8 +28,20 @@ from sqlalchemy.orm import Session
 from model.taxonomy import RiskTier
 from serving.db.models import QueueItemRow, ReportRow, RouteRow, ScoreRow, WebhookEventRow, utcnow
 from serving.metrics import Metrics
+from serving.oncall import Rota, on_call_for
+from serving.queues import CLAIMED, OPEN
 from serving.routing import Route
-from serving.webhooks.events import DELIVERED, FAILED, HIGH_RISK, PENDING, SLA_BREACHED, event_payload, new_event_id
+from serving.webhooks.events import (
+    DELIVERED,
+    FAILED,
+    HIGH_RISK,
+    PENDING,
+    SLA_BREACHED,
+    UNCLAIMED,
+    event_payload,
+    iso,
+    new_event_id,
+)
 
 #: Events one process claims at a time; they are posted concurrently.
 BATCH_SIZE = 10
@@ -35,7 +49,7 @@ BATCH_SIZE = 10
 #: The longest wait between two attempts, whatever the backoff says.
 MAX_RETRY_DELAY_S = 3600.0
 
-#: Queue items turned into breach events per sweep (a backlog is worked off over several sweeps).
+#: Queue items turned into breach (or paging) events per sweep (a backlog is worked off over several sweeps).
 SWEEP_LIMIT = 500
 
 _ENQUEUED = "triage.webhooks.enqueued"
@@ -77,11 +91,14 @@ def _count_on_commit(session: Session, metrics: Metrics, event_type: str) -> Non
 
 def _insert_once(session: Session, values: dict[str, Any]) -> bool:
     """INSERT the event unless one of its (type, subject) exists; True when this call added it. Another process
-    inserting the same event at the same time makes this one a no-op, not an error."""
+    inserting the same event at the same time makes this one a no-op, not an error.
+
+    Added or not is read from RETURNING, not from the row count: on PostgreSQL the ORM runs the INSERT with a
+    RETURNING of its own and psycopg then reports a row count of -1."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(WebhookEventRow).values(**values).on_conflict_do_nothing(
-        index_elements=["event_type", "subject"])
-    return cast("CursorResult[Any]", session.execute(statement)).rowcount == 1
+        index_elements=["event_type", "subject"]).returning(WebhookEventRow.id)
+    return session.execute(statement).first() is not None
 
 
 def sweep_sla_breaches(session: Session, metrics: Metrics, now: datetime | None = None,
@@ -110,6 +127,54 @@ def sweep_sla_breaches(session: Session, metrics: Metrics, now: datetime | None 
                            queue_item_kind=item.kind, queue_item_status=item.status)
         added += _insert_once(session, {
             "event_id": event_id, "event_type": SLA_BREACHED, "subject": str(item.id), "payload": payload,
+            "created_at": now, "status": PENDING, "attempts": 0, "next_attempt_at": now})
+    return added
+
+
+def sla_elapsed(created_at: datetime, due_at: datetime | None, at: datetime) -> float | None:
+    """The share of an item's SLA gone by at ``at`` (0 when created, 1 at its deadline, above 1 after it)."""
+    if due_at is None or due_at <= created_at:
+        return None
+    return round((at - created_at) / (due_at - created_at), 3)
+
+
+def sweep_unclaimed(session: Session, metrics: Metrics, rotas: Mapping[str, Rota], now: datetime | None = None,
+                    limit: int = SWEEP_LIMIT) -> int:
+    """Record ``queue_item.unclaimed`` for every item still unclaimed at its paging time (``page_at``, set for the
+    queues in ``on_call.queues``) that has none yet; returns how many this call recorded. Safe to run from many
+    processes at once.
+
+    Unclaimed means nobody holds it: open (released items included), or claimed under a lease that has run out
+    (anyone may claim it then). One event per item, ever: an item released after it paged does not page again.
+    The payload names the contact on call at ``page_at`` per the queue's rota (``on_call``; null without a rota)
+    and, like every event, never the report text."""
+    now = now or utcnow()
+    already = exists().where(WebhookEventRow.event_type == UNCLAIMED,
+                             WebhookEventRow.subject == sql_cast(QueueItemRow.id, String))
+    unclaimed = or_(QueueItemRow.status == OPEN,
+                    and_(QueueItemRow.status == CLAIMED, QueueItemRow.lease_expires_at < now))
+    rows = session.execute(
+        select(QueueItemRow, ReportRow.report_id, RouteRow.tier, ScoreRow.areas, ScoreRow.model_name,
+               ScoreRow.model_version)
+        .join(ReportRow, ReportRow.id == QueueItemRow.report_pk)
+        .join(RouteRow, RouteRow.report_pk == ReportRow.id)
+        .join(ScoreRow, ScoreRow.report_pk == ReportRow.id)
+        .where(QueueItemRow.page_at.is_not(None), QueueItemRow.page_at <= now, unclaimed, ~already)
+        .order_by(QueueItemRow.page_at, QueueItemRow.id).limit(limit)
+    ).all()
+    added = 0
+    for item, report_id, tier, areas, model_name, model_version in rows:
+        assert item.page_at is not None
+        event_id = new_event_id()
+        duty = on_call_for(rotas, item.queue, item.page_at)
+        payload = event_payload(event_id, UNCLAIMED, item.page_at, report_id, tier, item.queue, item.priority,
+                           item.due_at, areas, model_name, model_version, queue_item_id=item.id,
+                           queue_item_kind=item.kind, queue_item_status=item.status, market=item.market,
+                           language=item.language, page_at=iso(item.page_at), due_at=iso(item.due_at),
+                           sla_elapsed=sla_elapsed(item.created_at, item.due_at, now),
+                           on_call=duty.as_payload() if duty is not None else None)
+        added += _insert_once(session, {
+            "event_id": event_id, "event_type": UNCLAIMED, "subject": str(item.id), "payload": payload,
             "created_at": now, "status": PENDING, "attempts": 0, "next_attempt_at": now})
     return added
 

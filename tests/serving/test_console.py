@@ -266,3 +266,23 @@ def test_an_appeal_shows_the_contested_decision_and_the_appeal_side_by_side(cons
     assert f"Decided item {appeal_item}: no violation. The appeal is reversed." in reversed_.text
     done = client.get(f"/review/items/{appeal_item}").text
     assert '<span class="badge outcome-reversed">reversed</span>' in done and "decided: reversed (no violation" in done
+
+
+def test_an_appeal_of_an_automated_decision_says_routing_closed_the_report(console: Console) -> None:
+    from sqlalchemy import delete, select
+
+    from serving.db.engine import transaction
+    from serving.db.models import QueueItemRow, ReportRow, RouteRow
+
+    client, keys = console
+    with transaction(client.app.state.triage.sessions) as session:  # type: ignore[attr-defined]
+        pk = session.scalar(select(ReportRow.id).where(ReportRow.report_id == "c-1"))
+        session.execute(delete(QueueItemRow).where(QueueItemRow.report_pk == pk))  # as routing stores an auto-close
+        session.scalars(select(RouteRow).where(RouteRow.report_pk == pk)).one().action = "auto_close"
+    appeal = {"appeal_id": "ap-auto", "appellant": "reporter", "reason": "This is a threat against me."}
+    assert client.post("/v1/reports/c-1:appeal", json=appeal, headers=keys.intake).status_code == 201
+    csrf = sign_in(client, keys.reviewer)
+    page = client.post("/review/queues/appeals/claim", data={"csrf_token": csrf})
+    contested = page.text[page.text.index('id="contested"'):page.text.index('id="appeal-side"')]
+    assert "<strong>auto close</strong>" in contested
+    assert "routing, automatically: no reviewer saw it" in contested and "<dt>Decided</dt>" in contested

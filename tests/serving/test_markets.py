@@ -18,7 +18,7 @@ from serving.db.models import QueueItemRow, ReportRow
 from serving.policy import PolicyError, load_policy
 from serving.routing import LanguageView, page_at
 from tests.serving.test_policy import shipped, write
-from tests.serving.test_routing import decide, model, report
+from tests.serving.test_routing import decide, model
 from tests.support.api import Keys
 
 API = tuple[TestClient, Keys]

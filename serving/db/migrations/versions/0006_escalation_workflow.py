@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("contested_decision_id", BigId, sa.ForeignKey("review_decisions.id", ondelete="CASCADE"),
                   nullable=True),
         sa.Column("contested_action", sa.String(32), nullable=False),
+        sa.Column("contested_at", UTCDateTime, nullable=False),
         sa.Column("queue_item_id", BigId, sa.ForeignKey("queue_items.id", ondelete="CASCADE"), nullable=False,
                   unique=True),
         sa.Column("status", sa.String(16), nullable=False),
