@@ -26,6 +26,8 @@ ACCESS = {
     ("POST", "/v1/reports:score"): INTAKE,
     ("POST", "/v1/reports:batchScore"): INTAKE,
     ("GET", "/v1/reports/{report_id}"): READER,
+    ("POST", "/v1/reports/{report_id}:appeal"): INTAKE,
+    ("GET", "/v1/appeals/{appeal_id}"): READER,
     ("GET", "/v1/queues"): REVIEWER,
     ("POST", "/v1/queues/{queue}:claim"): REVIEWER,
     ("GET", "/v1/items/{item_id}"): REVIEWER,
@@ -38,7 +40,7 @@ ACCESS = {
     ("POST", "/v1/webhooks/events/{event_id}:retry"): ADMIN,
     ("POST", "/v1alpha1/comments:analyze"): INTAKE,
 }
-PATH_VALUES = {"report_id": "r-none", "queue": "no_such_queue", "item_id": "999999", "event_id": "evt_none"}
+PATH_VALUES = {"report_id": "r-none", "queue": "no_such_queue", "item_id": "999999", "event_id": "evt_none", "appeal_id": "ap-none"}
 
 
 def concrete(path: str) -> str:

@@ -46,7 +46,7 @@ def test_a_scored_report_carries_tier_areas_language_route_and_versions(api: API
     assert body["route"]["reasons"], "every decision lists the rules that fired"
     assert body["grey_area"]["is_grey_area"] == bool(body["grey_area"]["reasons"])
     assert body["model"] == {"name": "triage-classifier", "version": "tiny"}
-    assert body["policy_version"] == "2026-12-01.1"
+    assert body["policy_version"] == "2026-12-07.1"
     assert body["replayed"] is False
     assert response.headers["x-request-id"]
 
@@ -318,7 +318,7 @@ def test_metrics_count_requests_reports_and_the_model(api: API) -> None:
     assert 'queue="human_escalation"' in text and "triage_reports_scored_total" in text
     assert "triage_idempotent_replays_total 1.0" in text
     assert 'triage_model_info{name="triage-classifier",source=' in text
-    assert 'triage_routing_policy_info{version="2026-12-01.1"} 1.0' in text
+    assert 'triage_routing_policy_info{version="2026-12-07.1"} 1.0' in text
 
 
 def test_logs_never_contain_report_text_or_keys(api: API, caplog: pytest.LogCaptureFixture) -> None:

@@ -169,7 +169,12 @@ def decide_next(client: TestClient, headers: dict[str, str], note: str, tier: st
 def queue_counts(client: TestClient, keys: Keys) -> list[dict[str, Any]]:
     """GET /v1/queues without the oldest item's age (it grows by the second)."""
     body = client.get("/v1/queues", headers=keys.reviewer).json()
-    return [{k: v for k, v in queue.items() if k != "oldest_open_age_seconds"} for queue in body["queues"]]
+
+    def counts(queue: dict[str, Any]) -> dict[str, Any]:
+        return {k: [counts(m) for m in v] if k == "markets" else v for k, v in queue.items()
+                if k != "oldest_open_age_seconds"}
+
+    return [counts(queue) for queue in body["queues"]]
 
 
 def test_apply_redacts_old_closed_reports_only_and_keeps_decisions_audit_and_counts(

@@ -108,7 +108,7 @@ class Seed:
         self.session.execute(insert(AppealRow), [{
             "appeal_id": f"ap-{next(self.numbers)}", "payload_sha256": "0" * 64, "report_pk": report_pk,
             "appellant": appellant, "reason": "private reason", "submitted_by": "k0", "received_at": received_at,
-            "contested_decision_id": contested, "contested_action": contested_action,
+            "contested_decision_id": contested, "contested_action": contested_action, "contested_at": received_at,
             "queue_item_id": self.item(report_pk, received_at, "appeal"),
             "status": "decided" if decided_at else "open", "outcome": outcome, "decision_id": decision_id,
             "decided_at": decided_at}])
