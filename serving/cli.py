@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from model.cli_support import fail
+from model.cli_support import fail, parse_instant
 from model.settings import get_settings
 
 if TYPE_CHECKING:
@@ -144,14 +144,6 @@ def db_upgrade() -> None:
     typer.echo(f"database at migration {current_revision(engine)}")
 
 
-def _parse_since(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--since: {value!r} is not an ISO 8601 date or datetime (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
 @decisions_app.command("export")
 def decisions_export(
     out: Annotated[Path | None, typer.Option(
@@ -163,7 +155,7 @@ def decisions_export(
     """Write reviewer decisions in the corpus's generic format, for `triage data build --decisions`."""
     from serving.decisions import export_decisions
 
-    since_at = _parse_since(since) if since is not None else None
+    since_at = parse_instant("--since", since) if since is not None else None
     path = out or get_settings().work_dir / "decisions" / "decisions.jsonl"
     summary = export_decisions(_sessions(), path, since=since_at)
     typer.echo(f"wrote {summary.written} decisions to {summary.path} ({summary.skipped_no_language} skipped "
@@ -272,17 +264,9 @@ _FROM_HELP = "Start of the period, inclusive: an ISO 8601 date (midnight UTC) or
 _TO_HELP = "End of the period, exclusive: an ISO 8601 date (midnight UTC) or datetime (UTC unless it names a zone)."
 
 
-def _parse_when(option: str, value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"{option}: {value!r} is not an ISO 8601 date or datetime (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
 def _period(start: str, end: str) -> tuple[datetime, datetime]:
     """``--from`` and ``--to`` as UTC datetimes; a clear error naming the option when either is wrong."""
-    start_at, end_at = _parse_when("--from", start), _parse_when("--to", end)
+    start_at, end_at = parse_instant("--from", start), parse_instant("--to", end)
     if start_at >= end_at:
         fail(f"--from: {start!r} is not before --to {end!r} (--to is exclusive: --from 2025-01-01 --to 2025-02-01 "
              "is January)")

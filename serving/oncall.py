@@ -23,7 +23,6 @@ have, or a paging queue without a file stops the server with a message naming th
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, tzinfo
@@ -32,8 +31,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from serving.config_files import load_toml
 from serving.policy import RoutingPolicy
 
 log = logging.getLogger("serving.oncall")
@@ -220,24 +220,7 @@ class RotaError(ValueError):
 
 
 def load_rota(path: Path) -> Rota:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RotaError(f"{path}: rota file not found") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RotaError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        return Rota.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" if err["loc"] else _plain(err["msg"])
-            for err in exc.errors())
-        raise RotaError(f"{path}: invalid on-call rota: {problems}") from exc
-
-
-def _plain(message: str) -> str:
-    """A model validator's message without pydantic's "Value error, " prefix (it names its keys itself)."""
-    return message.removeprefix("Value error, ")
+    return load_toml(path, Rota, "on-call rota", RotaError)
 
 
 def load_rotas(directory: Path | None, policy: RoutingPolicy) -> dict[str, Rota]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from model.cli_support import fail
+from model.cli_support import fail, parse_instant
 from model.settings import get_settings
 
 if TYPE_CHECKING:
@@ -31,13 +31,7 @@ def _rotas() -> dict[str, Rota]:
 
 
 def _instant(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--at {value!r}: not an ISO 8601 date and time (e.g. 2026-12-24T21:30:00+01:00)")
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return datetime.now(UTC) if value is None else parse_instant("--at", value)
 
 
 @oncall_app.command("check")

@@ -6,14 +6,14 @@ with the file's name and the offending key, rather than misrouting reports later
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from model.schema import ReporterType
 from model.taxonomy import PolicyArea, RiskTier
+from serving.config_files import load_toml
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 QueueName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
@@ -199,16 +199,4 @@ class PolicyError(ValueError):
 
 
 def load_policy(path: Path) -> RoutingPolicy:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise PolicyError(f"{path}: routing policy file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        return RoutingPolicy.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise PolicyError(f"{path}: invalid routing policy: {problems}") from exc
+    return load_toml(path, RoutingPolicy, "routing policy", PolicyError)

@@ -15,7 +15,7 @@ attempt (``requeue`` makes it pending again).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -101,23 +101,30 @@ def _insert_once(session: Session, values: dict[str, Any]) -> bool:
     return session.execute(statement).first() is not None
 
 
-def sweep_sla_breaches(session: Session, metrics: Metrics, now: datetime | None = None,
-                       limit: int = SWEEP_LIMIT) -> int:
-    """Record ``queue_item.sla_breached`` for every undecided queue item past its deadline that has none yet;
-    returns how many this call recorded. Safe to run from many processes at once."""
-    now = now or utcnow()
-    already = exists().where(WebhookEventRow.event_type == SLA_BREACHED,
+def _items_without_event(session: Session, event_type: str, oldest_first: Any, limit: int,
+                         *conditions: Any) -> Sequence[Any]:
+    """Up to ``limit`` queue items matching ``conditions`` that have no ``event_type`` event yet, ``oldest_first``
+    (then by id), each with what its event names: the report_id, the route's tier, the score's areas and model."""
+    already = exists().where(WebhookEventRow.event_type == event_type,
                              WebhookEventRow.subject == sql_cast(QueueItemRow.id, String))
-    rows = session.execute(
+    return session.execute(
         select(QueueItemRow, ReportRow.report_id, RouteRow.tier, ScoreRow.areas, ScoreRow.model_name,
                ScoreRow.model_version)
         .join(ReportRow, ReportRow.id == QueueItemRow.report_pk)
         .join(RouteRow, RouteRow.report_pk == ReportRow.id)
         .join(ScoreRow, ScoreRow.report_pk == ReportRow.id)
-        .where(QueueItemRow.status != "done", QueueItemRow.due_at.is_not(None), QueueItemRow.due_at < now,
-               ~already)
-        .order_by(QueueItemRow.due_at, QueueItemRow.id).limit(limit)
+        .where(*conditions, ~already)
+        .order_by(oldest_first, QueueItemRow.id).limit(limit)
     ).all()
+
+
+def sweep_sla_breaches(session: Session, metrics: Metrics, now: datetime | None = None,
+                       limit: int = SWEEP_LIMIT) -> int:
+    """Record ``queue_item.sla_breached`` for every undecided queue item past its deadline that has none yet;
+    returns how many this call recorded. Safe to run from many processes at once."""
+    now = now or utcnow()
+    rows = _items_without_event(session, SLA_BREACHED, QueueItemRow.due_at, limit, QueueItemRow.status != "done",
+                                QueueItemRow.due_at.is_not(None), QueueItemRow.due_at < now)
     added = 0
     for item, report_id, tier, areas, model_name, model_version in rows:
         assert item.due_at is not None
@@ -149,19 +156,10 @@ def sweep_unclaimed(session: Session, metrics: Metrics, rotas: Mapping[str, Rota
     The payload names the contact on call at ``page_at`` per the queue's rota (``on_call``; null without a rota)
     and, like every event, never the report text."""
     now = now or utcnow()
-    already = exists().where(WebhookEventRow.event_type == UNCLAIMED,
-                             WebhookEventRow.subject == sql_cast(QueueItemRow.id, String))
     unclaimed = or_(QueueItemRow.status == OPEN,
                     and_(QueueItemRow.status == CLAIMED, QueueItemRow.lease_expires_at < now))
-    rows = session.execute(
-        select(QueueItemRow, ReportRow.report_id, RouteRow.tier, ScoreRow.areas, ScoreRow.model_name,
-               ScoreRow.model_version)
-        .join(ReportRow, ReportRow.id == QueueItemRow.report_pk)
-        .join(RouteRow, RouteRow.report_pk == ReportRow.id)
-        .join(ScoreRow, ScoreRow.report_pk == ReportRow.id)
-        .where(QueueItemRow.page_at.is_not(None), QueueItemRow.page_at <= now, unclaimed, ~already)
-        .order_by(QueueItemRow.page_at, QueueItemRow.id).limit(limit)
-    ).all()
+    rows = _items_without_event(session, UNCLAIMED, QueueItemRow.page_at, limit, QueueItemRow.page_at.is_not(None),
+                                QueueItemRow.page_at <= now, unclaimed)
     added = 0
     for item, report_id, tier, areas, model_name, model_version in rows:
         assert item.page_at is not None
