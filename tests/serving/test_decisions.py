@@ -351,7 +351,7 @@ def test_the_cli_exports_decisions_to_the_work_folder(api: API, env: dict[str, s
     default = Path(env["TRIAGE_WORK_DIR"]) / "decisions" / "decisions.jsonl"
     assert result.stdout.strip().splitlines() == [
         f"wrote 2 decisions to {default} (0 skipped without a language, 0 skipped as redacted by retention, "
-        "0 reports with disagreeing reviews at confidence 0.5)"]
+        "0 skipped as reversed by an appeal, 0 reports with disagreeing reviews at confidence 0.5)"]
     assert [row["action"] for row in read_rows(default)] == ["remove", "no_violation"]
 
     later = triage("decisions", "export", "--out", str(tmp_path / "later.jsonl"), "--since", "2999-01-01", env=env)
