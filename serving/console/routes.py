@@ -238,6 +238,9 @@ def _item_page(request: Request, state: AppState, reviewer: Principal, item_id: 
     except queues.QueueError as exc:
         raise ConsoleError(exc.status, "Not available", exc.message) from exc
     d = item.decision
+    contested = item.appeal.contested.decision if item.appeal is not None else None
+    if form is None and contested is not None:  # an appeal starts from the labels it contests, not the model's
+        form = {"risk_tier": contested.risk_tier, "action": "", "policy_areas": contested.policy_areas, "note": ""}
     form = form or {"risk_tier": d.risk.tier, "action": "",
                     "policy_areas": [a.area for a in d.policy_areas if a.predicted], "note": ""}
     taxonomy = get_taxonomy()

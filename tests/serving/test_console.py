@@ -259,6 +259,9 @@ def test_an_appeal_shows_the_contested_decision_and_the_appeal_side_by_side(cons
     reason = re.search(r'<div class="content blurred" id="appeal-reason">\s*<div class="text">([^<]*)</div>', appealed)
     assert reason and reason.group(1) == "I was quoting a news article.", "the reason is blurred like report text"
     assert "<dt>Market</dt><dd><strong>english</strong> · item language en</dd>" in page.text
+    form = page.text[page.text.index('id="decision"'):]
+    assert 'value="high" checked' in form and 'value="violence_incitement" checked' in form, \
+        "the form starts from the contested decision's labels"
 
     appeal_item = page.url.path.rsplit("/", 1)[1]
     reversed_ = client.post(f"/review/items/{appeal_item}/decide", data={
