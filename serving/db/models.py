@@ -211,7 +211,8 @@ class AppealRow(Base):
     submitted_by: Mapped[str] = mapped_column(String(32))
     received_at: Mapped[datetime] = mapped_column(index=True)
     #: The contested decision: a reviewer's (``contested_decision_id``) or the routing's automated one (None).
-    contested_decision_id: Mapped[int | None] = mapped_column(ForeignKey("review_decisions.id", ondelete="CASCADE"))
+    contested_decision_id: Mapped[int | None] = mapped_column(ForeignKey("review_decisions.id", ondelete="CASCADE"),
+                                                              index=True)
     #: The contested action: a review action, or ``auto_close`` for an automated decision.
     contested_action: Mapped[str] = mapped_column(String(32))
     #: When the contested decision was made.
@@ -221,7 +222,7 @@ class AppealRow(Base):
     #: ``upheld`` or ``reversed`` once decided.
     outcome: Mapped[str | None] = mapped_column(String(16), default=None)
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("review_decisions.id", ondelete="CASCADE"),
-                                                    default=None)
+                                                    default=None, index=True)
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

@@ -41,14 +41,15 @@ def upgrade() -> None:
         sa.Column("submitted_by", sa.String(32), nullable=False),
         sa.Column("received_at", UTCDateTime, nullable=False, index=True),
         sa.Column("contested_decision_id", BigId, sa.ForeignKey("review_decisions.id", ondelete="CASCADE"),
-                  nullable=True),
+                  nullable=True, index=True),
         sa.Column("contested_action", sa.String(32), nullable=False),
         sa.Column("contested_at", UTCDateTime, nullable=False),
         sa.Column("queue_item_id", BigId, sa.ForeignKey("queue_items.id", ondelete="CASCADE"), nullable=False,
                   unique=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("outcome", sa.String(16), nullable=True),
-        sa.Column("decision_id", BigId, sa.ForeignKey("review_decisions.id", ondelete="CASCADE"), nullable=True),
+        sa.Column("decision_id", BigId, sa.ForeignKey("review_decisions.id", ondelete="CASCADE"), nullable=True,
+                  index=True),
         sa.Column("decided_at", UTCDateTime, nullable=True),
     )
 
