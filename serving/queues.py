@@ -220,7 +220,7 @@ def decide(session: Session, item_id: int, reviewer: Principal, decision: Review
         "policy_areas": row.policy_areas, "action": row.action, "model_tier": score.model_tier,
     })
     if item.kind == APPEAL:
-        from serving.appeals import settle
+        from serving.appeals import settle  # here, not at the top: serving.appeals imports this module
 
         settle(session, item, row)
     if (item.kind == PRIMARY and item.queue in policy.review.second_review_queues
