@@ -40,7 +40,8 @@ ACCESS = {
     ("POST", "/v1/webhooks/events/{event_id}:retry"): ADMIN,
     ("POST", "/v1alpha1/comments:analyze"): INTAKE,
 }
-PATH_VALUES = {"report_id": "r-none", "queue": "no_such_queue", "item_id": "999999", "event_id": "evt_none", "appeal_id": "ap-none"}
+PATH_VALUES = {"report_id": "r-none", "queue": "no_such_queue", "item_id": "999999", "event_id": "evt_none",
+               "appeal_id": "ap-none"}
 
 
 def concrete(path: str) -> str:
