@@ -11,7 +11,8 @@ the contested decision it reverses is not, ``serving.decisions``); outcomes are 
 transparency report).
 
 Idempotent on ``appeal_id``, like reports on ``report_id``: the same appeal sent again is answered from the
-store, the same ``appeal_id`` with other content is a conflict.
+store, the same ``appeal_id`` with other content is a conflict. A report has one open appeal at a time, also
+between concurrent requests (a unique index on the open appeals' report).
 """
 
 from __future__ import annotations

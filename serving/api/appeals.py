@@ -52,7 +52,8 @@ def file_appeal(report_id: ReportId, body: AppealRequest, principal: IntakeKey, 
             fields = [FieldError(field=exc.field, message=exc.message)] if exc.field else None
             raise ApiError(exc.status, exc.message, fields=fields) from exc
         except IntegrityError:
-            # The same appeal_id stored by a concurrent request between our read and our write: read it again.
+            # A concurrent request stored the same appeal_id, or another open appeal of the report, between our
+            # read and our write: read again (a replay, or a 409).
             if attempt:
                 raise
     if replayed:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -198,6 +199,9 @@ class AppealRow(Base):
     compares its action with the contested one (``serving.appeals``)."""
 
     __tablename__ = "appeals"
+    #: One open appeal per report, also between concurrent requests.
+    __table_args__ = (Index("uq_appeals_open_report", "report_pk", unique=True,
+                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     #: The client's id for the appeal (unique): a retry with the same content is answered from the store.

@@ -4,6 +4,7 @@ by another reviewer than the contested decision's, and its outcome is stored, au
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,17 @@ def test_one_open_appeal_per_report(api: API) -> None:
     appeal(client, keys, report_id)
     second = appeal(client, keys, report_id, appeal_id="ap-2", appellant="reporter")
     assert second.status_code == 409 and "has an open appeal already" in second.json()["message"]
+
+
+def test_of_two_appeals_of_one_report_sent_at_once_one_opens_and_the_other_is_refused(
+        api_on_each_database: API) -> None:
+    client, keys = api_on_each_database
+    report_id = decided_report(client, keys)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda i: appeal(client, keys, report_id, appeal_id=f"ap-race-{i}"), range(2)))
+    assert sorted(a.status_code for a in answers) == [201, 409]
+    with sessions(client)() as session:
+        assert len(session.scalars(select(AppealRow).where(AppealRow.status == "open")).all()) == 1
 
 
 def test_the_same_appeal_sent_twice_is_stored_once_and_other_content_under_its_id_conflicts(api: API) -> None:

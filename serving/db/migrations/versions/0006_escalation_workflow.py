@@ -52,6 +52,8 @@ def upgrade() -> None:
                   index=True),
         sa.Column("decided_at", UTCDateTime, nullable=True),
     )
+    op.create_index("uq_appeals_open_report", "appeals", ["report_pk"], unique=True,
+                    sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
 
 
 def downgrade() -> None:
