@@ -169,7 +169,7 @@ def export_decisions(sessions: sessionmaker[Session], out: Path, since: datetime
             )
             if since is not None:
                 query = query.where(ReviewDecisionRow.decided_at >= since)
-            for decision, item, report, score, route, appeal_outcome in session.execute(query).tuples():
+            for decision, item, report, score, route, appeal_outcome in session.execute(query):
                 if decision.id not in window:  # decided after the disagreement check began
                     continue
                 if decision.id in reversed_:
