@@ -21,6 +21,9 @@ MAX_SUBMITTED_TEXT_CHARS = 4 * MAX_TEXT_CHARS
 
 #: BCP-47-style language tag as intake systems send it: ISO 639-1/3 code, optional region or script.
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$"
+#: An id the client chooses (``report_id``, ``appeal_id``): at most ``MAX_ID_CHARS``, no spaces or NUL characters.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
+MAX_ID_CHARS = 128
 
 
 def _normalized_text(value: str) -> str:
@@ -98,7 +101,7 @@ class AccountSignals(_Strict):
 class Report(_Strict):
     """A report about a piece of content, as an intake system sends it."""
 
-    report_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+    report_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
     text: SubmittedText = Field(description="The reported content as sent; the model scores its normalised "
                                             "form (1 to 10,000 characters).")
     language: LanguageTag | None = Field(default=None, description="The intake system's language hint, if any.")

@@ -70,9 +70,10 @@ class Contested:
     decided_at: datetime
 
 
-def contested_decision(session: Session, report: ReportRow) -> Contested:
-    """The latest decision on ``report``: its latest reviewer decision (blind second reviews are quality checks,
-    not decisions on the content), else routing's auto-close. AppealError 409 while there is none yet."""
+def contested_decision(session: Session, report: ReportRow, route: RouteRow) -> Contested:
+    """The latest decision on ``report`` (routed by ``route``): its latest reviewer decision (blind second reviews
+    are quality checks, not decisions on the content), else routing's auto-close. AppealError 409 while there is
+    none yet."""
     latest = session.scalars(
         select(ReviewDecisionRow).join(QueueItemRow, QueueItemRow.id == ReviewDecisionRow.queue_item_id)
         .where(ReviewDecisionRow.report_pk == report.id, QueueItemRow.kind != SECOND_REVIEW)
@@ -80,7 +81,6 @@ def contested_decision(session: Session, report: ReportRow) -> Contested:
     ).one_or_none()
     if latest is not None:
         return Contested(latest, latest.action, latest.decided_at)
-    route = session.scalars(select(RouteRow).where(RouteRow.report_pk == report.id)).one()
     if route.action == AUTO_CLOSE:
         return Contested(None, AUTO_CLOSE, route.decided_at)
     raise AppealError(409, f"report {report.report_id!r} has no decision to appeal yet: it is waiting for review "
@@ -107,12 +107,12 @@ def file_appeal(session: Session, report_id: str, request: AppealRequest, princi
     if open_appeal is not None:
         raise AppealError(409, f"report {report_id!r} has an open appeal already ({open_appeal!r}); it is decided "
                                "before another can be filed", "report_id")
-    contested = contested_decision(session, report)
+    route = session.scalars(select(RouteRow).where(RouteRow.report_pk == report.id)).one()
+    contested = contested_decision(session, report, route)
     window = timedelta(days=policy.appeals.window_days)
     if now - contested.decided_at > window:
         raise AppealError(409, f"the decision on report {report_id!r} was made more than "
                                f"{policy.appeals.window_days} days ago: past the appeal window", "report_id")
-    route = session.scalars(select(RouteRow).where(RouteRow.report_pk == report.id)).one()
     queue = policy.appeals.queue
     due = now + timedelta(minutes=policy.appeals.sla_minutes)
     item = QueueItemRow(report_pk=report.id, queue=queue, kind=APPEAL, status=OPEN, priority=policy.appeals.priority,

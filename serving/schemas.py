@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model.schema import MAX_NOTE_CHARS, Report
+from model.schema import ID_PATTERN, MAX_ID_CHARS, MAX_NOTE_CHARS, Report
 
 MAX_BATCH = 256
 
@@ -202,7 +202,7 @@ class AppealRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    appeal_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$",
+    appeal_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN,
                                     description="Your id for the appeal: sending it again returns the stored "
                                                 "appeal (idempotent), other content under it is a conflict.")]
     appellant: Appellant

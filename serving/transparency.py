@@ -141,6 +141,8 @@ class EnforcementDecision:
     #: When the content was created (the report's ``created_at``) and when the decision was made.
     content_created_at: datetime
     decided_at: datetime
+    #: When the report was received: the time to action runs from here to ``decided_at``.
+    received_at: datetime
     queue: str
     item_kind: str
     #: The outcome of an appeal against this decision (``upheld``/``reversed``), None while there is none.
@@ -276,11 +278,11 @@ def enforcement_decisions(session: Session, start: datetime, end: datetime) -> I
     _check_period(start, end)
     query = _enforcement_query(start, end).execution_options(yield_per=YIELD_PER)
     for (decision_id, report_id, action, areas, reporter_type, language, created_at, decided_at, queue, kind,
-         appeal_outcome, _received_at) in session.execute(query):
+         appeal_outcome, received_at) in session.execute(query):
         yield EnforcementDecision(decision_id=decision_id, report_id=report_id, action=action,
                                   policy_areas=list(areas), reporter_type=reporter_type, language=language,
                                   content_created_at=created_at, decided_at=decided_at, queue=queue, item_kind=kind,
-                                  appeal_outcome=appeal_outcome)
+                                  appeal_outcome=appeal_outcome, received_at=received_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,13 +407,11 @@ def transparency_report(session: Session, start: datetime, end: datetime) -> Tra
     by_category = dict.fromkeys(_all_categories(taxonomy), 0)
     by_action = dict.fromkeys((a.value for a in ENFORCEMENT_ACTIONS), 0)
     hours: list[float] = []
-    query = _enforcement_query(start, end).execution_options(yield_per=YIELD_PER)
-    for row in session.execute(query):
-        action, areas, decided_at, received_at = row[2], row[3], row[7], row[11]
-        category = dsa_categories(violation_areas(areas), taxonomy)[0][0]
+    for decision in enforcement_decisions(session, start, end):
+        category = dsa_categories(violation_areas(decision.policy_areas), taxonomy)[0][0]
         by_category[category] = by_category.get(category, 0) + 1
-        by_action[action] = by_action.get(action, 0) + 1
-        hours.append(_hours(decided_at, received_at))
+        by_action[decision.action] = by_action.get(decision.action, 0) + 1
+        hours.append(_hours(decision.decided_at, decision.received_at))
     decisions_by_action = dict.fromkeys((a.value for a in ReviewAction), 0)
     for action, count in session.execute(
             select(ReviewDecisionRow.action, func.count())

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from sqlalchemy.exc import IntegrityError
 
+from model.schema import ID_PATTERN, MAX_ID_CHARS
 from serving import appeals
 from serving.api.queues import appeal_out
 from serving.api.reports import ReportId, json_response
@@ -16,7 +17,8 @@ from serving.errors import ApiError
 from serving.schemas import AppealOut, AppealRequest, ErrorBody, FieldError
 
 router = APIRouter(prefix="/v1", tags=["appeals"])
-AppealId = Annotated[str, Path(max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+#: An appeal_id as ``AppealRequest`` accepts it; anything else is refused by name (422), never passed to the database.
+AppealId = Annotated[str, Path(max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorBody, "description": text} for code, text in {

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
-from model.schema import Report
+from model.schema import ID_PATTERN, MAX_ID_CHARS, Report
 from serving.deps import IntakeKey, ReaderKey, ServiceDep, StateDep
 from serving.errors import ApiError
 from serving.schemas import BatchDecision, BatchScoreRequest, Decision, ErrorBody
@@ -16,7 +16,7 @@ from serving.service import find_decision
 router = APIRouter(prefix="/v1", tags=["reports"])
 #: A report_id as ``Report`` accepts it: anything else (a NUL character, which PostgreSQL refuses in a query, or
 #: a space) names no stored report and is refused by name (422), never passed to the database.
-ReportId = Annotated[str, Path(max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+ReportId = Annotated[str, Path(max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorBody, "description": text} for code, text in {

@@ -51,7 +51,8 @@ def decision(**fields: Any) -> EnforcementDecision:
     base: dict[str, Any] = {
         "decision_id": 7, "report_id": "r-1", "action": "remove", "policy_areas": ["hate_speech"],
         "reporter_type": "user", "language": "de", "content_created_at": datetime(2025, 2, 27, 23, 0, tzinfo=UTC),
-        "decided_at": datetime(2025, 3, 1, 8, 30, tzinfo=UTC), "queue": "policy_hate", "item_kind": "primary"}
+        "decided_at": datetime(2025, 3, 1, 8, 30, tzinfo=UTC), "received_at": datetime(2025, 2, 28, 9, 0, tzinfo=UTC),
+        "queue": "policy_hate", "item_kind": "primary"}
     return EnforcementDecision(**{**base, **fields})
 
 
