@@ -16,7 +16,10 @@ from model.taxonomy import PolicyArea, RiskTier
 from serving.config_files import load_toml
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-QueueName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+#: What a queue and a language market may be called: the API and the console refuse any other name by name.
+QUEUE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+MARKET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+QueueName = Annotated[str, Field(pattern=QUEUE_NAME_PATTERN)]
 
 
 class _Section(BaseModel):
@@ -107,7 +110,7 @@ class Appeals(_Section):
 
 
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
-MarketName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+MarketName = Annotated[str, Field(pattern=MARKET_NAME_PATTERN)]
 
 
 class Markets(_Section):

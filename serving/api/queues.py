@@ -16,6 +16,7 @@ from serving.auth import Principal
 from serving.db.engine import transaction
 from serving.db.models import AppealRow, QueueItemRow, ReportRow, ReviewDecisionRow, utcnow
 from serving.deps import AppState, ReviewerKey, StateDep
+from serving.policy import MARKET_NAME_PATTERN, QUEUE_NAME_PATTERN
 from serving.qa import AgreementReport, agreement_report
 from serving.schemas import (
     AppealOut,
@@ -62,7 +63,7 @@ BODY_ERRORS: dict[int | str, dict[str, object]] = {**ITEM_ERRORS, **{
 ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The queue item's id.")]
 #: A queue name as the routing policy allows it (``serving.policy.QueueName``): anything else names no queue and is
 #: refused by name (422), never passed to the database (PostgreSQL refuses a NUL character in a query).
-QueueName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="The queue's name.")]
+QueueName = Annotated[str, Path(pattern=QUEUE_NAME_PATTERN, description="The queue's name.")]
 #: A claim, release, reassign or decide sent with a key acts once: a retry gets the first answer again.
 IdempotencyKey = Annotated[str | None, Header(
     alias=idempotency.HEADER, pattern=idempotency.KEY_PATTERN,
@@ -155,7 +156,7 @@ def queue_overview(session: Session, now: datetime) -> list[QueueOut]:
              responses={**ERRORS, 204: {"description": "Nothing to claim in this queue."}},
              summary="Claim the most urgent item of a queue (a lease that expires)")
 def claim(queue: QueueName, state: StateDep, reviewer: ReviewerKey,
-          market: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$",
+          market: Annotated[str | None, Query(pattern=MARKET_NAME_PATTERN,
                                               description="Only items of this language market.")] = None,
           idempotency_key: IdempotencyKey = None) -> Response:
     """The next item: one in the key's languages first (``triage keys languages``), then the most urgent."""

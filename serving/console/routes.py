@@ -33,6 +33,7 @@ from serving.auth import Principal, Role, authenticate
 from serving.db.engine import transaction
 from serving.db.models import ApiKeyRow, QueueItemRow, utcnow
 from serving.deps import AppState, get_state
+from serving.policy import MARKET_NAME_PATTERN, QUEUE_NAME_PATTERN
 from serving.qa import agreement_report
 from serving.schemas import ItemOut
 
@@ -188,8 +189,8 @@ def queues_page(request: Request, state: State, reviewer: Reviewer) -> HTMLRespo
 
 #: Queue and market names as the routing policy allows them (``serving.policy``), checked as the API checks
 #: them: anything else names nothing and is refused, never passed to the database.
-QUEUE_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
-MARKET_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
+MARKET_NAME = re.compile(MARKET_NAME_PATTERN)
 
 
 @router.post("/queues/{queue}/claim", name="console-claim")
