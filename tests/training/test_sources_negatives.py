@@ -40,9 +40,12 @@ def test_every_source_of_the_group_is_registered() -> None:
         "russe_detox_2022_ru": (LicenceKind.UNSTATED, ("ru",)),
         "square_ko": (LicenceKind.PERMISSIVE, ("ko",)),
         "toxigen_seed_sentences": (LicenceKind.PERMISSIVE, ("en",)),
-        "ud_benign_sentences": (LicenceKind.SHARE_ALIKE, s.UD_LANGUAGES),
+        "ud_benign_sentences": (LicenceKind.SHARE_ALIKE,
+                                tuple(lang for lang in s.UD_LANGUAGES if lang not in {"bg", "et", "eu", "hu", "ur"})),
+        "ud_benign_sentences_nc": (LicenceKind.NON_COMMERCIAL, ("bg", "et", "eu", "hu", "ta", "ur")),
     }
-    assert len(s.UD_LANGUAGES) == 25 and "ur" not in s.UD_LANGUAGES
+    assert len(s.UD_LANGUAGES) == 57 and {"ur", "hu", "fi", "cs", "sr", "tl"} <= set(s.UD_LANGUAGES)
+    assert SOURCES["ud_benign_sentences_nc"].folder == "ud_benign_sentences"  # one file, two licences
 
 
 # --- JSON arrays -----------------------------------------------------------------------------------------
@@ -334,11 +337,17 @@ def test_ud_sentences_are_benign_in_every_area() -> None:
         s.map_ud("xx")
 
 
-def test_ud_skips_non_commercial_treebanks_and_groups_pud_translations() -> None:
+def test_ud_leaves_non_commercial_treebanks_to_their_own_source_and_groups_pud_translations() -> None:
     mapper = SOURCES["ud_benign_sentences"].make_mapper(Path("unused"))
     file = SOURCES["ud_benign_sentences"].files[0]
-    urdu = mapper(row({"lang": "ur", "treebank": "UD_Urdu-UDTB", "sent_id": "s1", "text": "یہ"}), file)
-    assert [m.skip_reason for m in urdu] == ["non_commercial_treebank"]
+    nc_mapper = SOURCES["ud_benign_sentences_nc"].make_mapper(Path("unused"))
+    urdu_row = row({"lang": "ur", "treebank": "UD_Urdu-UDTB", "sent_id": "s1", "text": "یہ"})
+    assert [m.skip_reason for m in mapper(urdu_row, file)] == ["non_commercial_treebank"]
+    urdu, = nc_mapper(urdu_row, file)
+    assert (urdu.language, urdu.skip_reason, urdu.labels.tier) == ("ur", None, T.LOW)
+    finnish_row = row({"lang": "fi", "treebank": "UD_Finnish-TDT", "sent_id": "f-1", "text": "Hyvää päivää."})
+    assert [m.skip_reason for m in nc_mapper(finnish_row, file)] == ["commercial_treebank"]
+    assert mapper(finnish_row, file)[0].language == "fi"
     thai, = mapper(row({"lang": "th", "treebank": "UD_Thai-PUD", "sent_id": "n01001011", "text": "ข่าว"}), file)
     assert (thai.language, thai.group_id) == ("th", "ud_benign_sentences:PUD:n01001011")
     dutch, = mapper(row({"lang": "nl", "treebank": "UD_Dutch-Alpino", "sent_id": "x-1", "text": "Goed."}), file)
@@ -358,7 +367,8 @@ REAL: dict[str, tuple[int, dict[str, int], set[str]]] = {
     "russe_detox_2022_ru": (8_623, {"rewrite_unchanged": 48}, {"low"}),
     "square_ko": (7_200, {}, {"low"}),
     "toxigen_seed_sentences": (722 + 62, {}, {"low", "medium"}),
-    "ud_benign_sentences": (33_403, {"non_commercial_treebank": 1_087 + 600}, {"low"}),
+    "ud_benign_sentences": (77_031, {"non_commercial_treebank": 7_687}, {"low"}),
+    "ud_benign_sentences_nc": (77_031, {"commercial_treebank": 77_031 - 7_687}, {"low"}),
 }
 
 
@@ -380,7 +390,7 @@ def test_real_files(name: str, real_datasets: Path, tmp_path: Path) -> None:
         assert any(found == {"fr", "en"} for found in languages.values())
         assert any(found == {"it", "en"} for found in languages.values())
     if name == "ud_benign_sentences":
-        assert max(len(found) for found in languages.values()) == 6  # the PUD translations of one sentence
+        assert max(len(found) for found in languages.values()) == 8  # the PUD translations of one sentence
     if name in {"paradetox_en", "russe_detox_2022_ru", "multilingual_paradetox"}:
         pairs = [r for r in table if r["row_id"].endswith(":toxic") or ":neutral" in r["row_id"]]
         assert pairs and all(r["group_id"] is not None for r in pairs)

@@ -193,7 +193,7 @@ class _Builder:
         )
 
     def read_source(self, source: Source) -> Iterator[_Row]:
-        folder = self.config.datasets_dir / source.name
+        folder = self.config.datasets_dir / (source.folder or source.name)
         stats = self.stats[source.name]
         missing = [f.name for f in source.files if not (folder / f.name).is_file()]
         if missing:

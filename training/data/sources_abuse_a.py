@@ -19,7 +19,7 @@ from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from training.data.labels import TOXICITY_SCOPE, Labels, no_violation, partial, violation
 from training.data.readers import Row, iter_rows
-from training.data.sources import (
+from training.data.source_types import (
     SOURCES,
     FileReader,
     LicenceKind,
@@ -27,10 +27,10 @@ from training.data.sources import (
     RowMapper,
     Source,
     SourceFile,
-    _int,
-    _unknown,
     source,
 )
+from training.data.source_types import int_value as _int
+from training.data.source_types import unknown_value as _unknown
 
 #: An "abusive" or "offensive" class that holds insults at people and untargeted swearing alike becomes
 #: harassment/medium, the usual case, at this weight.

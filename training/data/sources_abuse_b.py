@@ -18,7 +18,15 @@ from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from training.data.labels import TOXICITY_SCOPE, Labels, no_violation, partial, violation
 from training.data.readers import Row, parse_delimited
-from training.data.sources import FileReader, LicenceKind, Mapped, SourceFile, _int, _unknown, source
+from training.data.source_types import (
+    FileReader,
+    LicenceKind,
+    Mapped,
+    SourceFile,
+    source,
+)
+from training.data.source_types import int_value as _int
+from training.data.source_types import unknown_value as _unknown
 
 # --- helpers shared by the sources below -----------------------------------------------------------------
 

@@ -26,16 +26,16 @@ from model.taxonomy import RiskTier as T
 from model.text import dedup_key, normalize_text
 from training.data.labels import TOXICITY_SCOPE, Labels, no_violation, partial, violation
 from training.data.readers import Row, iter_rows
-from training.data.sources import (
+from training.data.source_types import (
     SOURCES,
     LicenceKind,
     Mapped,
     RowMapper,
     Source,
     SourceFile,
-    _unknown,
     source,
 )
+from training.data.source_types import unknown_value as _unknown
 
 
 def _text_key(text: str) -> str:
@@ -574,15 +574,22 @@ def _toxigen_rows(row: Row, file: SourceFile) -> list[Mapped]:
     return [Mapped(clean_toxigen_text(row["sentence"]), map_toxigen(row["label"]))]
 
 
-# --- Universal Dependencies benign sentences (25 languages) ------------------------------------------------
+# --- Universal Dependencies benign sentences (57 languages) ------------------------------------------------
 
-#: The languages left after the non-commercial treebanks: Urdu has only UD_Urdu-UDTB, so it goes with them.
-UD_LANGUAGES = ("ar", "bn", "de", "el", "en", "es", "fa", "fr", "he", "hi", "id", "it", "ja", "ko", "nl", "pl",
-                "pt", "ru", "sw", "ta", "th", "tr", "uk", "vi", "zh")
-#: Treebanks under CC BY-NC-SA (treebanks.tsv). Their rows are skipped: registered with the rest, they would
-#: survive --exclude-licence non_commercial, and a source of their own ("ud_benign_sentences_nc") cannot read
-#: this file, since the builder reads every source from the folder of its own name.
-UD_NON_COMMERCIAL_TREEBANKS = frozenset({"UD_Urdu-UDTB", "UD_Tamil-TTB"})
+#: Every language of ``ud_sentences.tsv``: so that no language the encoder knows is unfamiliar to the model
+#: (an unfamiliar language looked harmful: 29-58% of benign Hungarian, Finnish, Czech and Serbo-Croatian web
+#: text was flagged before these were added).
+UD_LANGUAGES = ("af", "am", "ar", "bg", "bn", "ca", "cs", "cy", "da", "de", "el", "en", "es", "et", "eu", "fa",
+                "fi", "fr", "ga", "gl", "he", "hi", "hr", "hu", "hy", "id", "is", "it", "ja", "ka", "kk", "ko",
+                "lt", "lv", "mr", "nb", "nl", "pl", "pt", "ro", "ru", "sk", "sl", "sr", "sv", "sw", "ta", "te",
+                "th", "tl", "tr", "ug", "uk", "ur", "uz", "vi", "zh")
+#: Treebanks under CC BY-NC-SA (treebanks.tsv): Urdu, Hungarian, Bulgarian, Basque, Estonian and part of Tamil.
+#: They form a source of their own, ``ud_benign_sentences_nc`` (non-commercial), reading the same file, so that
+#: ``--exclude-licence non_commercial`` leaves exactly them out.
+UD_NON_COMMERCIAL_TREEBANKS = frozenset({"UD_Urdu-UDTB", "UD_Tamil-TTB", "UD_Hungarian-Szeged",
+                                         "UD_Bulgarian-BTB", "UD_Basque-BDT", "UD_Estonian-EWT"})
+#: The languages of those treebanks; all but Tamil have no other treebank here.
+UD_NC_LANGUAGES = ("bg", "et", "eu", "hu", "ta", "ur")
 #: Assumed benign, not annotated for safety (news reports crimes and wars in a neutral register).
 UD_CONFIDENCE = 0.9
 
@@ -595,20 +602,44 @@ def map_ud(language: str) -> Labels:
     return no_violation(A, UD_CONFIDENCE)
 
 
-@source(
-    "ud_benign_sentences", title="Universal Dependencies benign sentences (25 languages)",
-    # Mixed: CC BY-SA 4.0 for most treebanks, 3.0 for PUD, CC BY 3.0 for the Swahili news; registered under
-    # the dominant, strictest kept licence. The CC BY-NC-SA treebanks are skipped (UD_NON_COMMERCIAL_TREEBANKS).
-    licence="CC-BY-SA-4.0/3.0 (per treebank)", kind=LicenceKind.SHARE_ALIKE,
-    files=(SourceFile("ud_sentences.tsv", "en", "all", delimiter="\t", quoted=False,
-                      required=("lang", "treebank", "sent_id", "text"), languages=UD_LANGUAGES),),
-    mapping="Every sentence -> none/low in every area, confidence 0.9 (benign everyday text, not safety-"
-    "annotated). The CC BY-NC-SA treebanks (UD_Urdu-UDTB, UD_Tamil-TTB) are skipped, so Urdu is absent. "
-    "The PUD treebanks translate the same 1,000 sentences: each sentence's translations share a group.",
-)
-def _ud_rows(row: Row, file: SourceFile) -> list[Mapped]:
+def ud_rows(row: Row, *, non_commercial: bool) -> list[Mapped]:
+    """A sentence of the commercial (``non_commercial=False``) or the non-commercial treebanks; the other
+    kind is skipped, as read by the other source."""
     treebank = row["treebank"]
-    if treebank in UD_NON_COMMERCIAL_TREEBANKS:
-        return [Mapped(row["text"], no_violation(A), skip_reason="non_commercial_treebank")]
+    if (treebank in UD_NON_COMMERCIAL_TREEBANKS) != non_commercial:
+        reason = "commercial_treebank" if non_commercial else "non_commercial_treebank"
+        return [Mapped(row["text"], no_violation(A), skip_reason=reason)]
     group = f"ud_benign_sentences:PUD:{row['sent_id']}" if treebank.endswith("-PUD") else None
     return [Mapped(row["text"], map_ud(row["lang"]), group_id=group, language=row["lang"])]
+
+
+def _ud_file(languages: tuple[str, ...]) -> SourceFile:
+    return SourceFile("ud_sentences.tsv", "en", "all", delimiter="\t", quoted=False,
+                      required=("lang", "treebank", "sent_id", "text"), languages=languages)
+
+
+@source(
+    "ud_benign_sentences", title="Universal Dependencies benign sentences (57 languages)",
+    # Mixed: CC BY-SA 4.0 for most treebanks, 3.0 for PUD, CC BY 3.0 for the Swahili news, CC BY 4.0 for
+    # Catalan; registered under the dominant, strictest kept licence.
+    licence="CC-BY-SA-4.0/3.0 (per treebank)", kind=LicenceKind.SHARE_ALIKE,
+    files=(_ud_file(tuple(lang for lang in UD_LANGUAGES if lang == "ta" or lang not in UD_NC_LANGUAGES)),),
+    mapping="Every sentence -> none/low in every area, confidence 0.9 (benign everyday text, not safety-"
+    "annotated), in 57 languages. The CC BY-NC-SA treebanks (Urdu, Hungarian, Bulgarian, Basque, Estonian, "
+    "Tamil-TTB) are left to ud_benign_sentences_nc. The PUD treebanks translate the same 1,000 sentences: each "
+    "sentence's translations share a group.",
+)
+def _ud_rows(row: Row, file: SourceFile) -> list[Mapped]:
+    return ud_rows(row, non_commercial=False)
+
+
+@source(
+    "ud_benign_sentences_nc", folder="ud_benign_sentences",
+    title="Universal Dependencies benign sentences, non-commercial treebanks (ur, hu, bg, eu, et, ta)",
+    licence="CC-BY-NC-SA-4.0/3.0 (per treebank)", kind=LicenceKind.NON_COMMERCIAL,
+    files=(_ud_file(UD_NC_LANGUAGES),),
+    mapping="The CC BY-NC-SA treebanks of ud_sentences.tsv (UD_Urdu-UDTB, UD_Hungarian-Szeged, UD_Bulgarian-BTB, "
+    "UD_Basque-BDT, UD_Estonian-EWT, UD_Tamil-TTB): every sentence -> none/low, confidence 0.9.",
+)
+def _ud_nc_rows(row: Row, file: SourceFile) -> list[Mapped]:
+    return ud_rows(row, non_commercial=True)

@@ -25,7 +25,13 @@ from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from training.data.labels import Labels, no_violation, partial, violation
 from training.data.readers import Row, iter_records
-from training.data.sources import LicenceKind, Mapped, SourceFile, _unknown, source
+from training.data.source_types import (
+    LicenceKind,
+    Mapped,
+    SourceFile,
+    source,
+)
+from training.data.source_types import unknown_value as _unknown
 
 # --- Building blocks shared by the prompt sets ------------------------------------------------------------
 

@@ -17,7 +17,13 @@ from model.taxonomy import RiskTier as T
 from model.text import normalize_text
 from training.data.labels import Labels, no_violation, violation
 from training.data.readers import Row
-from training.data.sources import LicenceKind, Mapped, SourceFile, _unknown, source
+from training.data.source_types import (
+    LicenceKind,
+    Mapped,
+    SourceFile,
+    source,
+)
+from training.data.source_types import unknown_value as _unknown
 
 SELF_HARM_SCOPE = frozenset({A.SELF_HARM, A.NONE})
 SPAM_SCOPE = frozenset({A.SPAM_FRAUD, A.NONE})
