@@ -3,6 +3,7 @@
     triage analyse routing-shares   where the routing policy sends a sample of real reports
     triage analyse capacity         how the review queues keep up with that work (a discrete-event simulation)
     triage analyse functional       the HateCheck-style functional suite, per functionality and language
+    triage analyse strict           the cases a model must never get wrong (threats and suicide plans in 15 languages)
     triage analyse perturbation     how often a disguised threat or slur flips the tier decision
 
 The commands (registered in ``triage.cli``) check their options before any model is loaded, and a bad one
@@ -230,6 +231,27 @@ def functional_command(
     if failures and report.failures:
         typer.echo()
         typer.echo(format_failures(report))
+
+
+@analyse_app.command("strict")
+def strict_command(
+    artifact: Annotated[Path | None, typer.Option(help=_ARTIFACT_HELP)] = None,
+) -> None:
+    """The strict test: a threat and a suicide plan tier high in 15 languages, their look-alikes low.
+    Exits 1 when any case fails."""
+    from evaluation.functional.suite import scorer_fn
+    from evaluation.strict import run_strict
+    from model.scorer import ArtifactError
+
+    folder = _artifact(artifact, "no artifact.json")
+    try:
+        score = scorer_fn(folder)
+    except (ArtifactError, ValueError) as exc:
+        _fail_on("--artifact", folder, exc)
+    report = run_strict(lambda texts: [tier for tier, _ in score(texts)])
+    typer.echo(report.format())
+    if report.failures:
+        raise typer.Exit(1)
 
 
 @analyse_app.command("perturbation")

@@ -21,6 +21,11 @@ def build(
     out: Annotated[Path | None, typer.Option(help="Output folder [default: $TRIAGE_WORK_DIR/corpus].")] = None,
     seed: Annotated[int, typer.Option(help="Seed for splitting and capping.")] = 13,
     source: Annotated[list[str] | None, typer.Option(help="Read only this bundled source (repeatable).")] = None,
+    exclude_source: Annotated[
+        list[str] | None,
+        typer.Option(help="Leave out this bundled source (repeatable); e.g. `--exclude-source authored "
+                     "--exclude-source authored_heldout` builds without the team-authored set."),
+    ] = None,
     exclude_licence: Annotated[
         list[str] | None,
         typer.Option(help="Leave out sources of this licence kind (non_commercial, unstated, copyleft, "
@@ -60,6 +65,7 @@ def build(
             out_dir=out or settings.corpus_dir,
             seed=seed,
             sources=tuple(source or ()),
+            exclude_sources=tuple(exclude_source or ()),
             exclude_licences=tuple(exclude_licence or ()),
             allow_missing=allow_missing,
             extra=(*(ExtraFile(path, extra_licence) for path in extra or ()),

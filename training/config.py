@@ -71,6 +71,22 @@ class TrainConfig(BaseModel):
     #: (``training.train.language_directions``); 0 for none.
     probe_language_directions: Annotated[int, Field(ge=0, le=64)] = 0
     probe_batch_size: Positive = 256
+    #: What the probe trains on: ``all`` training rows (each weighted so that the whole is balanced as the
+    #: fine-tuning sample is), or only the fine-tuning ``sample``. Either way their embeddings go through the
+    #: embedding cache (``training.embedding_cache``). The frozen 8-layer encoder embeds about 100-210 rows/s
+    #: on 2 cores, so ``all`` (266,000 training rows) costs 20-45 minutes the first time: the standard
+    #: profile's default, and the quick profile's with ``--set probe_rows=all`` once the cache is warm.
+    probe_rows: Literal["all", "sample"] = "sample"
+    #: Keep the frozen encoder's embeddings under ``encoder_cache_dir/embeddings`` for later runs.
+    embedding_cache: bool = True
+    #: Learn each source's labelling convention as a training-only offset to the heads
+    #: (``training.modeling.SourceConventions``), so that the served heads learn the taxonomy's convention.
+    source_conventions: bool = True
+    #: L2 penalty on the convention offsets' weights (their biases go free): larger keeps them to less.
+    convention_l2: float = Field(default=0.05, ge=0)
+    #: Sources labelled in the taxonomy's own convention (no offset); sources named ``custom:*`` and
+    #: ``reviewer_decisions*`` (a team's own labels) are always reference sources.
+    reference_sources: tuple[str, ...] = ("authored", "ud_benign_sentences", "ud_benign_sentences_nc")
     encoder_lr: float = Field(default=5e-5, gt=0)
     #: The heads' learning rate while fine-tuning (low: after the probe they need adjusting, not learning).
     head_lr: float = Field(default=2e-4, gt=0)
@@ -122,8 +138,8 @@ class TrainConfig(BaseModel):
         presets: dict[str, dict[str, object]] = {
             "quick": {},
             "standard": {"max_length": 96, "max_train_rows": 96_000, "encoder_layers": 12, "frozen_layers": 2,
-                         "max_eval_rows": 2000, "evals_per_epoch": 4, "max_minutes": 120.0},
-            "full": {"max_length": 128, "epochs": 3, "max_train_rows": None, "max_eval_rows": None,
+                         "max_eval_rows": 2000, "evals_per_epoch": 4, "max_minutes": 120.0, "probe_rows": "all"},
+            "full": {"max_length": 128, "epochs": 3, "max_train_rows": None, "max_eval_rows": None, "probe_rows": "all",
                      "max_test_rows": None, "encoder_layers": 12, "frozen_layers": 0, "max_minutes": None,
                      "evals_per_epoch": 2, "batch_size": 32, "max_ood_rows_per_source": None},
         }

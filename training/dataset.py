@@ -109,6 +109,19 @@ def balanced_sample(split: SplitArrays, limit: int | None, seed: int, power: flo
     return split.take(chosen.astype(np.int64))
 
 
+def balance_weights(split: SplitArrays, power: float, by_source: bool = False) -> npt.NDArray[np.float32]:
+    """Per-row weights that give each language x tier cell (source x language x tier with ``by_source``) a
+    total in proportion to ``size ** power``, as ``balanced_sample`` spreads its rows, while every row is
+    seen; normalised to mean 1."""
+    keys = [(source if by_source else "", language, tier)
+            for source, language, tier in zip(split.sources, split.languages, split.tier.tolist(), strict=True)]
+    sizes: dict[tuple[str, str, int], int] = defaultdict(int)
+    for key in keys:
+        sizes[key] += 1
+    weights = np.array([sizes[key] ** (power - 1.0) for key in keys], dtype=np.float64)
+    return (weights / weights.mean()).astype(np.float32) if len(weights) else weights.astype(np.float32)
+
+
 def encode(texts: list[str], tokenizer_path: Path, max_length: int) -> list[list[int]]:
     """Token ids exactly as the ONNX scorer makes them: normalised, prefixed, truncated."""
     from tokenizers import Tokenizer

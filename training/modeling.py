@@ -50,6 +50,34 @@ class TriageClassifier(nn.Module):
                 param.requires_grad_(index >= layers)
 
 
+class SourceConventions(nn.Module):
+    """Each source's own labelling convention, learnt beside the served heads and used in training only.
+
+    Sources disagree (an insult is medium in one, low in a detox set; one labels half its rows high, another
+    none): fitting them all with one head teaches it each source's base rate and style. Here a row of source
+    ``s`` is scored ``served(x) + delta_s(x)``, a per-source linear offset to the tier and area logits, and the
+    served heads alone are exported. Reference sources (labelled in the taxonomy's own convention: the
+    team-authored set, reviewers' decisions, benign everyday text) have no offset, so the served heads learn
+    the taxonomy's convention; the others' offsets are held small by an L2 penalty on their weights, so they
+    absorb what is systematic about a source (its prior over tiers and areas, mostly) and not its content."""
+
+    def __init__(self, sources: list[str], reference: list[bool], hidden: int, n_outputs: int) -> None:
+        super().__init__()
+        self.sources = list(sources)
+        self.trainable: torch.Tensor
+        self.register_buffer("trainable", torch.tensor([not r for r in reference], dtype=torch.float32))
+        self.weight = nn.Parameter(torch.zeros(len(sources), n_outputs, hidden))
+        self.bias = nn.Parameter(torch.zeros(len(sources), n_outputs))
+
+    def forward(self, pooled: torch.Tensor, source_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The offsets to add to the served logits (rows x outputs) and the mean L2 penalty of their weights."""
+        mask = self.trainable[source_index].unsqueeze(1)
+        weight = self.weight[source_index]
+        offset = (torch.einsum("bh,boh->bo", pooled.float(), weight) + self.bias[source_index]) * mask
+        penalty = (weight.pow(2).sum(dim=(1, 2)) * mask.squeeze(1)).mean()
+        return offset, penalty
+
+
 def encoder_config(folder: Path, layers: int | None = None) -> BertConfig:
     """The encoder's configuration, with only its lowest ``layers`` transformer layers when given."""
     config = BertConfig.from_json_file(str(folder / "config.json"))

@@ -86,6 +86,9 @@ class TrainingSummary(BaseModel):
     ood: dict[str, Any] | None = None
     history: list[Evaluation]
     probe: list[ProbeEpoch] = Field(default_factory=list)
+    #: The probe's embedding pass (``training.embedding_cache.CacheStats``): rows, cache hits, rows computed
+    #: and the seconds computing them took; None for runs before the cache.
+    probe_embeddings: dict[str, Any] | None = None
     stop_reason: StopReason
     steps: int
     train_seconds: float

@@ -9,6 +9,7 @@ exported int8 model's outputs, since that is the model that serves).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -35,9 +36,10 @@ from model.settings import Settings, get_settings
 from model.taxonomy import get_taxonomy
 from training.config import TrainConfig
 from training.data.build import load_manifest
-from training.dataset import SplitArrays, balanced_sample, batches, encode, load_splits
+from training.dataset import SplitArrays, balance_weights, balanced_sample, batches, encode, load_splits
+from training.embedding_cache import CacheStats, EmbeddingCache, cache_key
 from training.encoder import PAD_ID, TEXT_PREFIX, prepare_encoder
-from training.modeling import TriageClassifier, load_encoder
+from training.modeling import SourceConventions, TriageClassifier, load_encoder
 from training.summary import SUMMARY_FILE, Evaluation, ProbeEpoch, StopReason, TrainingSummary
 
 log = logging.getLogger(__name__)
@@ -178,53 +180,94 @@ def language_directions(x: torch.Tensor, languages: list[str], k: int, min_rows:
     return basis
 
 
-def linear_probe(model: TriageClassifier, train_data: Prepared, validation: Prepared, config: TrainConfig,
-                 tier_weights: torch.Tensor, pos_weight: torch.Tensor) -> list[ProbeEpoch]:
+def probe_embeddings(model: TriageClassifier, rows: SplitArrays, tokenizer_path: Path, config: TrainConfig,
+                     encoder_sha256: str) -> tuple[torch.Tensor, CacheStats]:
+    """The frozen encoder's embeddings of ``rows``: through the embedding cache (``training.embedding_cache``)
+    when the config keeps one, so that a later run embeds only the texts it has not seen."""
+
+    def compute(positions: npt.NDArray[np.int64]) -> Floats:
+        ids = encode([rows.texts[i] for i in positions], tokenizer_path, config.max_length)
+        return embeddings(model, ids, config.batch_size, "probe: embed training rows").numpy()
+
+    if not config.embedding_cache:
+        started = time.perf_counter()
+        vectors = compute(np.arange(len(rows), dtype=np.int64))
+        return torch.from_numpy(vectors), CacheStats(len(rows), 0, len(rows), round(time.perf_counter() - started, 1))
+    key = cache_key(encoder_sha256, config.encoder_layers, config.max_length, TEXT_PREFIX)
+    cache = EmbeddingCache(config.encoder_cache_dir / "embeddings" / key, model.encoder.config.hidden_size)
+    vectors, stats = cache.embed(rows.texts, compute)
+    log.info("probe embeddings: %d rows, %d from the cache, %d computed in %.0f s", stats.rows, stats.hits,
+             stats.computed, stats.compute_seconds)
+    return torch.from_numpy(vectors), stats
+
+
+@dataclass
+class ProbeResult:
+    history: list[ProbeEpoch]
+    embeddings: CacheStats
+
+
+def linear_probe(model: TriageClassifier, data: RunData, config: TrainConfig, objective: Objective) -> ProbeResult:
     """The first stage of LP-FT (Kumar et al. 2022): the heads alone, trained for ``probe_epochs`` over the
-    embeddings the pretrained encoder gives (computed once), the best epoch on validation kept.
+    embeddings the pretrained encoder gives (computed once, and cached across runs), the best epoch on
+    validation kept.
+
+    With ``probe_rows="all"`` the probe sees every training row, each weighted (``dataset.balance_weights``)
+    so that the whole is spread over source x language x tier cells as the fine-tuning sample is; with
+    ``"sample"`` only the fine-tuning sample.
 
     Fine-tuning from randomly initialised heads moves the encoder most where the heads are wrong at the start,
     and so distorts the features that carry across languages and sources; starting from a fitted probe it
     moves them less. The probe alone (``frozen_layers == encoder_layers``) keeps them exactly."""
-    split = train_data.split
-    x_train = embeddings(model, train_data.ids, config.batch_size, "probe: embed training rows")
-    x_val = embeddings(model, validation.ids, config.batch_size, "probe: embed validation rows")
+    split = data.splits["train"] if config.probe_rows == "all" else data.train.split
+    weight = split.weight * (balance_weights(split, config.sample_power, by_source=config.sample_cells ==
+                                             "source_language_tier") if config.probe_rows == "all" else 1.0)
+    x_train, stats = probe_embeddings(model, split, data.tokenizer_path, config,
+                                      data.provenance["sources"]["weights"]["sha256"])
+    x_val = embeddings(model, data.validation.ids, config.batch_size, "probe: embed validation rows")
     basis = None
     if config.probe_language_directions:
         basis = language_directions(x_train, split.languages, config.probe_language_directions)
         x_train, x_val = (x - (x @ basis) @ basis.T for x in (x_train, x_val))
-    tier, areas, known, weight = (torch.from_numpy(a) for a in (split.tier, split.areas, split.known, split.weight))
+    tier, areas, known = (torch.from_numpy(a) for a in (split.tier, split.areas, split.known))
+    row_weight = torch.from_numpy(weight.astype(np.float32))
+    sources = torch.from_numpy(objective.source_index(split.sources))
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    if objective.conventions is not None:
+        head_params += list(objective.conventions.parameters())
     optimizer = torch.optim.AdamW(head_params, lr=config.probe_lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     best_score, best_state, history = -1.0, _head_state(model), list[ProbeEpoch]()
+    best_conventions = objective.conventions_state()
     for epoch in range(config.probe_epochs):
         model.train()
         order = torch.randperm(len(split), generator=generator)
         for start in range(0, len(split), config.probe_batch_size):
             index = order[start : start + config.probe_batch_size]
-            tier_logits, area_logits = model.heads(x_train[index])
-            loss = loss_fn(tier_logits, area_logits, tier[index], areas[index], known[index], weight[index],
-                           tier_weights, pos_weight, config.area_loss_weight)
+            pooled = x_train[index]
+            tier_logits, area_logits = model.heads(pooled)
+            loss = objective.loss_on(tier_logits, area_logits, pooled, tier[index], areas[index], known[index],
+                                     row_weight[index], sources[index])
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         model.eval()
         with torch.no_grad():
             tier_v, area_v = (t.numpy() for t in model.heads(x_val))
-        report = untuned_report(validation.split, tier_v, area_v)
+        report = untuned_report(data.validation.split, tier_v, area_v)
         score = _validation_score(report)
         history.append(ProbeEpoch(probe_epoch=epoch + 1, probe_val_tier_macro_f1=report["tier_macro_f1"],
                                   probe_val_area_macro_f1=report["area_macro_f1"], probe_val_score=score))
         if score > best_score:
-            best_score, best_state = score, _head_state(model)
+            best_score, best_state, best_conventions = score, _head_state(model), objective.conventions_state()
     model.load_state_dict(best_state, strict=False)
+    objective.load_conventions(best_conventions)
     if basis is not None:  # W (I - B B^T) x == W x' on the projected x': the heads ignore those directions
         with torch.no_grad():
             for head in (model.tier_head, model.area_head):
                 head.weight -= (head.weight @ basis) @ basis.T
-    log.info("probe: best of %d epochs: val score %.3f", config.probe_epochs, best_score)
-    return history
+    log.info("probe: best of %d epochs over %d rows: val score %.3f", config.probe_epochs, len(split), best_score)
+    return ProbeResult(history, stats)
 
 
 def ood_figures(model: TriageClassifier, ood: SplitArrays | None, tokenizer_path: Path, config: TrainConfig,
@@ -300,27 +343,75 @@ def build_model(config: TrainConfig, encoder_dir: Path) -> TriageClassifier:
     return model
 
 
+def is_reference_source(name: str, config: TrainConfig) -> bool:
+    """A source labelled in the taxonomy's own convention: no convention offset (``SourceConventions``)."""
+    return name in config.reference_sources or name.startswith(("custom:", "reviewer_decisions"))
+
+
 @dataclass
 class Objective:
-    """The loss' weights, from the training sample: per tier, and per area for its positives."""
+    """The loss: per-tier and per-area positive weights from the training sample, and the sources' conventions
+    (``training.modeling.SourceConventions``; None to fit every source with the served heads alone)."""
 
     tier_weights: torch.Tensor
     pos_weight: torch.Tensor
     area_loss_weight: float
+    conventions: SourceConventions | None = None
+    convention_l2: float = 0.0
 
     @classmethod
-    def for_sample(cls, train_data: Prepared, config: TrainConfig) -> Objective:
+    def for_sample(cls, train_data: Prepared, config: TrainConfig, sources: list[str] | None = None,
+                   hidden: int = 0) -> Objective:
+        """The objective for the sample; with ``sources`` (every source of the training split) and the
+        config's ``source_conventions``, with a convention offset per non-reference source."""
         split = train_data.split
-        return cls(class_weights(split.tier, len(get_taxonomy().tier_names)),
-                   area_pos_weights(split.areas, split.known), config.area_loss_weight)
+        taxonomy = get_taxonomy()
+        conventions = None
+        if config.source_conventions and sources:
+            names = sorted(set(sources))
+            conventions = SourceConventions(names, [is_reference_source(n, config) for n in names], hidden,
+                                            len(taxonomy.tier_names) + len(taxonomy.area_names))
+        return cls(class_weights(split.tier, len(taxonomy.tier_names)), area_pos_weights(split.areas, split.known),
+                   config.area_loss_weight, conventions, config.convention_l2)
+
+    def source_index(self, sources: list[str]) -> npt.NDArray[np.int64]:
+        if self.conventions is None:
+            return np.zeros(len(sources), dtype=np.int64)
+        position = {name: i for i, name in enumerate(self.conventions.sources)}
+        return np.array([position[s] for s in sources], dtype=np.int64)
+
+    def conventions_state(self) -> dict[str, torch.Tensor]:
+        if self.conventions is None:
+            return {}
+        return {n: t.detach().clone() for n, t in self.conventions.state_dict().items()}
+
+    def load_conventions(self, state: dict[str, torch.Tensor]) -> None:
+        if self.conventions is not None and state:
+            self.conventions.load_state_dict(state)
+
+    def loss_on(self, tier_logits: torch.Tensor, area_logits: torch.Tensor, pooled: torch.Tensor,
+                tier: torch.Tensor, areas: torch.Tensor, known: torch.Tensor, weight: torch.Tensor,
+                source_index: torch.Tensor) -> torch.Tensor:
+        """``loss_fn`` on logits offset by each row's source convention, plus the offsets' penalty."""
+        penalty = torch.zeros(())
+        if self.conventions is not None:
+            offset, penalty = self.conventions(pooled, source_index)
+            n_tiers = tier_logits.shape[1]
+            tier_logits = tier_logits + offset[:, :n_tiers]
+            area_logits = area_logits + offset[:, n_tiers:]
+        return loss_fn(tier_logits, area_logits, tier, areas, known, weight, self.tier_weights, self.pos_weight,
+                       self.area_loss_weight) + self.convention_l2 * penalty
 
     def loss(self, split: SplitArrays, index: npt.NDArray[np.int64], tier_logits: torch.Tensor,
-             area_logits: torch.Tensor) -> torch.Tensor:
-        """``loss_fn`` on the rows ``index`` of ``split``, whose logits are given."""
-        return loss_fn(tier_logits, area_logits, torch.from_numpy(split.tier[index]),
-                       torch.from_numpy(split.areas[index]), torch.from_numpy(split.known[index]),
-                       torch.from_numpy(split.weight[index]), self.tier_weights, self.pos_weight,
-                       self.area_loss_weight)
+             area_logits: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss on the rows ``index`` of ``split``, whose logits (and, for the conventions, pooled
+        embeddings) are given."""
+        if pooled is None:
+            pooled = torch.zeros((len(index), 1))
+        return self.loss_on(tier_logits, area_logits, pooled, torch.from_numpy(split.tier[index]),
+                            torch.from_numpy(split.areas[index]), torch.from_numpy(split.known[index]),
+                            torch.from_numpy(split.weight[index]),
+                            torch.from_numpy(self.source_index([split.sources[i] for i in index])))
 
 
 @dataclass
@@ -335,8 +426,11 @@ class Schedule:
     eval_every: int
 
     @classmethod
-    def build(cls, model: TriageClassifier, config: TrainConfig, train_rows: int) -> Schedule:
+    def build(cls, model: TriageClassifier, config: TrainConfig, train_rows: int,
+              extra: list[torch.nn.Parameter] | None = None) -> Schedule:
+        """``extra``: more parameters trained at the heads' rate (the sources' conventions)."""
         head_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
+        head_params += extra or []
         encoder_params = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("encoder.")]
         groups = [{"params": encoder_params, "lr": config.encoder_lr}, {"params": head_params, "lr": config.head_lr}]
         optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
@@ -430,8 +524,9 @@ class FineTuning:
         """One optimizer step on one batch; its loss."""
         optimizer = self.schedule.optimizer
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
-            tier_logits, area_logits = self.model(torch.from_numpy(input_ids), torch.from_numpy(mask))
-        loss = self.objective.loss(self.data.train.split, index, tier_logits, area_logits)
+            pooled = self.model.embed(torch.from_numpy(input_ids), torch.from_numpy(mask))
+            tier_logits, area_logits = self.model.heads(pooled)
+        loss = self.objective.loss(self.data.train.split, index, tier_logits, area_logits, pooled)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
         optimizer.step()
@@ -489,7 +584,8 @@ def save_weights(model: TriageClassifier, best_state: dict[str, torch.Tensor], r
 
 
 def make_summary(config: TrainConfig, run_name: str, data: RunData, state: LoopState, *, run_id: str | None,
-                 probe: list[ProbeEpoch], stop_reason: StopReason, validation: dict[str, Any],
+                 probe: list[ProbeEpoch], probe_embeddings: CacheStats | None, stop_reason: StopReason,
+                 validation: dict[str, Any],
                  ood: OODReport | None, train_seconds: float, total_seconds: float) -> TrainingSummary:
     """The run's ``training.json``."""
     taxonomy = get_taxonomy()
@@ -500,7 +596,9 @@ def make_summary(config: TrainConfig, run_name: str, data: RunData, state: LoopS
         text_prefix=TEXT_PREFIX, max_length=config.max_length, pad_id=PAD_ID,
         corpus_fingerprint=data.corpus_fingerprint, encoder=data.provenance, encoder_dir=data.encoder_dir,
         rows=data.rows(), validation=validation, ood=ood.model_dump() if ood is not None else None,
-        history=state.history, probe=probe, stop_reason=stop_reason, steps=state.step,
+        history=state.history, probe=probe,
+        probe_embeddings=dataclasses.asdict(probe_embeddings) if probe_embeddings is not None else None,
+        stop_reason=stop_reason, steps=state.step,
         train_seconds=round(train_seconds, 1), total_seconds=round(total_seconds, 1),
     )
 
@@ -526,15 +624,18 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
     run_dir.mkdir(parents=True, exist_ok=True)
     data = load_data(config, manifest["fingerprint"])
     model = build_model(config, data.encoder_dir)
-    objective = Objective.for_sample(data.train, config)
-    schedule = Schedule.build(model, config, len(data.train.split))
+    objective = Objective.for_sample(data.train, config, data.splits["train"].sources,
+                                     model.encoder.config.hidden_size)
+    conventions = list(objective.conventions.parameters()) if objective.conventions is not None else []
+    schedule = Schedule.build(model, config, len(data.train.split), extra=conventions)
 
     checkpoint_path = run_dir / CHECKPOINT
     resuming = resume and checkpoint_path.is_file()
     probe_history: list[ProbeEpoch] = []
+    probe_stats: CacheStats | None = None
     if config.probe_epochs and not resuming:  # a checkpoint holds the probed heads already
-        probe_history = linear_probe(model, data.train, data.validation, config, objective.tier_weights,
-                                     objective.pos_weight)
+        probe = linear_probe(model, data, config, objective)
+        probe_history, probe_stats = probe.history, probe.embeddings
     state = LoopState.resume(checkpoint_path, model, schedule) if resuming else LoopState.start(model)
     run_id = start_tracking(config, run_name, data, probe_history, settings) if track else None
     deadline = started + config.max_minutes * 60 if config.max_minutes else None
@@ -548,7 +649,7 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
         validation = validation_report(model, data.validation, config)
         ood = ood_figures(model, data.splits.get("ood"), data.tokenizer_path, config)
         summary = make_summary(config, run_name, data, state, run_id=run_id, probe=probe_history,
-                               stop_reason=stop_reason, validation=validation, ood=ood,
+                               probe_embeddings=probe_stats, stop_reason=stop_reason, validation=validation, ood=ood,
                                train_seconds=train_seconds, total_seconds=time.perf_counter() - started)
         summary.save(run_dir)
         if track:

@@ -151,3 +151,19 @@ def test_a_row_labelled_none_is_a_negative_for_every_area(tmp_path: Path) -> Non
     assert not implied.known[1, spam]  # a violation row keeps its source's unknowns
     faithful = load_splits(tmp_path, none_implies_negatives=False)["train"]
     assert not faithful.known[0, spam]
+
+
+def test_source_conventions_offset_only_non_reference_sources() -> None:
+    import torch
+
+    from training.modeling import SourceConventions
+
+    conventions = SourceConventions(["authored", "davidson"], [True, False], hidden=4, n_outputs=2)
+    with torch.no_grad():
+        conventions.weight.fill_(0.5)
+        conventions.bias.fill_(1.0)
+    pooled = torch.ones(2, 4)
+    offset, penalty = conventions(pooled, torch.tensor([0, 1]))
+    assert offset[0].tolist() == [0.0, 0.0]  # the reference source is scored by the served heads alone
+    assert offset[1].tolist() == [3.0, 3.0]  # 4 x 0.5 + 1
+    assert float(penalty) == 0.5 * (2 * 4 * 0.25)  # the non-reference row's squared weights, averaged

@@ -54,9 +54,12 @@ SPLIT_ORDER = [s.value for s in Split]
 #: which ``triage evaluate --ood`` judges a model on text from sources it never saw. xstest is the visible
 #: over-flagging check (safe prompts that sound unsafe); the others spread over styles and languages:
 #: Korean sentences about demographic groups (hard negatives), Tunisian Arabic comments, Bengali violence,
-#: Spanish suicidal-intent tweets, Italian misogyny. Fixed here so every model is judged on the same rows.
+#: Spanish suicidal-intent tweets, Italian misogyny, and the team-authored set's four held-out languages
+#: (nl, uk, sw, tl: threats, suicide plans and their contrasts in languages no authored row trains).
+#: Fixed here so every model is judged on the same rows.
 OOD_SOURCES: tuple[str, ...] = (
     "xstest", "kosbi_ko", "t_hsab_tunisian_ar", "blp_vitd_bn", "spanish_suicide_tweets_es", "pejorativity_it",
+    "authored_heldout",
 )
 
 #: Split shares for rows of sources that have no test split of their own, and of those that do.
@@ -87,6 +90,8 @@ class BuildConfig:
     seed: int = 13
     #: Bundled sources to read; empty means all of them.
     sources: tuple[str, ...] = ()
+    #: Bundled sources to leave out (for ablations, or to build without the team-authored set).
+    exclude_sources: tuple[str, ...] = ()
     #: Licence kinds (``non_commercial``, ``unstated``, ...) or exact licence names to leave out.
     exclude_licences: tuple[str, ...] = ()
     allow_missing: bool = False
@@ -96,7 +101,7 @@ class BuildConfig:
     ood_sources: tuple[str, ...] = OOD_SOURCES
 
     def __post_init__(self) -> None:
-        unknown = [name for name in (*self.sources, *self.ood_sources) if name not in SOURCES]
+        unknown = [name for name in (*self.sources, *self.exclude_sources, *self.ood_sources) if name not in SOURCES]
         if unknown:
             raise ValueError(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(SOURCES)}")
         known_licences = {s.licence for s in SOURCES.values()} | {k.value for k in LicenceKind}
@@ -111,7 +116,7 @@ class BuildConfig:
                 raise ValueError(f"two extra files share the name {extra.source.removeprefix('custom:')!r}")
 
     def selected_sources(self) -> list[Source]:
-        return [SOURCES[name] for name in (self.sources or tuple(SOURCES))]
+        return [SOURCES[name] for name in (self.sources or tuple(SOURCES)) if name not in self.exclude_sources]
 
     def excludes(self, licence: str, kind: LicenceKind) -> bool:
         tokens = {_licence_token(x) for x in self.exclude_licences}
@@ -388,6 +393,7 @@ class _Builder:
                 "cap_per_class": self.config.cap_per_class,
                 "ood_sources": list(self.config.ood_sources),
                 "sources": [s.name for s in self.config.selected_sources()],
+                "exclude_sources": list(self.config.exclude_sources),
                 "exclude_licences": list(self.config.exclude_licences),
                 "excluded_sources": self.excluded,
                 "extra_files": [str(e.path) for e in self.config.extra],

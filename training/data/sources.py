@@ -674,9 +674,11 @@ def _told_rows(row: Row, file: SourceFile) -> list[Mapped]:
 from training.data import (  # noqa: E402
     sources_abuse_a,  # noqa: F401  abuse and hate in new languages (vi, ur-Latn, ja, ar, da, el, tr)
     sources_abuse_b,  # noqa: F401  abuse in bn, it, pl, es; violence in bn; suicide risk in zh
+    sources_authored,  # noqa: F401  the team-authored contrast set (in this repository)
     sources_negatives,  # noqa: F401  hard negatives, counter-speech, neutral rewrites, benign sentences
     sources_prompts,  # noqa: F401  safety prompt sets (xsafety, multijail, jade, do-not-answer, ...)
     sources_selfharm_fraud,  # noqa: F401  self-harm in es/ar, fraud in ko/id
+    sources_threats,  # noqa: F401  threats in de/fr/ko/en/ar, aggression in hi, ru sensitive topics, tr spam
 )
 
 __all__ = ["SOURCES", "LicenceKind", "Mapped", "RowMapper", "Source", "SourceFile", "source"]
