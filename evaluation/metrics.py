@@ -26,6 +26,15 @@ def f1_binary(true: Bools, pred: Bools) -> float:
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
 
 
+def fbeta_binary(true: Bools, pred: Bools, beta: float) -> float:
+    """F-beta: beta < 1 weighs precision more (0.5: precision counts twice as much as recall)."""
+    tp = float(np.sum(true & pred))
+    fp = float(np.sum(~true & pred))
+    fn = float(np.sum(true & ~pred))
+    b2 = beta * beta
+    return 0.0 if tp == 0 else (1 + b2) * tp / ((1 + b2) * tp + b2 * fn + fp)
+
+
 def precision_recall(true: Bools, pred: Bools) -> tuple[float, float]:
     tp = float(np.sum(true & pred))
     predicted, actual = float(np.sum(pred)), float(np.sum(true))
@@ -88,7 +97,7 @@ def classification_report(
     ``tier_pred`` is the deployed decision (see ``model.scorer.decide_tiers``); argmax when not given."""
     tier_pred = tier_probs.argmax(axis=1) if tier_pred is None else tier_pred
     area_pred = area_probs >= area_thresholds[None, :]
-    high = tier_names.index("high")
+    high, low = tier_names.index("high"), tier_names.index("low")
     high_precision, high_recall = precision_recall(tier_true == high, tier_pred == high)
     report: dict[str, Any] = {
         "rows": len(tier_true),
@@ -103,15 +112,19 @@ def classification_report(
     }
     if languages is not None:
         langs = np.asarray(languages)
-        per_language: dict[str, dict[str, float]] = {}
+        per_language: dict[str, dict[str, float | None]] = {}
         for language in sorted(set(languages)):
             rows = langs == language
             if rows.sum() < min_slice_rows:
                 continue
+            benign = rows & (tier_true == low)
             per_language[language] = {
                 "rows": int(rows.sum()),
                 "tier_macro_f1": macro_f1(tier_true[rows], tier_pred[rows], len(tier_names)),
                 "area_macro_f1": area_macro_f1(area_true[rows], area_pred[rows], area_known[rows]),
+                # Benign rows the model flags (tiers medium or high): the fairness figure per language.
+                "benign_rows": int(benign.sum()),
+                "benign_flagged": float(np.mean(tier_pred[benign] != low)) if benign.any() else None,
             }
         report["per_language"] = per_language
     return report

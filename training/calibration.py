@@ -13,12 +13,15 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from evaluation.metrics import f1_binary
+from evaluation.metrics import fbeta_binary
 
 Floats = npt.NDArray[np.float32]
 #: Fewer positive calibration rows than this and an area keeps the default threshold.
 MIN_POSITIVES_FOR_THRESHOLD = 20
 DEFAULT_AREA_THRESHOLD = 0.5
+#: Area thresholds maximise F-beta at this beta: below 1 they favour precision, so that harmless text predicts
+#: no area (an area sends a report to a team; the tier, not the area, decides whether a person sees it).
+AREA_THRESHOLD_BETA = 0.5
 
 
 def _fit_temperature(nll: Any) -> float:
@@ -51,9 +54,10 @@ def fit_area_temperature(logits: Floats, targets: Floats, known: npt.NDArray[np.
     return _fit_temperature(nll)
 
 
-def area_thresholds(probs: Floats, targets: Floats, known: npt.NDArray[np.bool_], names: list[str]) -> dict[str, float]:
-    """Per area, the threshold that maximises F1 on the known calibration labels; the default where an
-    area has too few positives to choose one."""
+def area_thresholds(probs: Floats, targets: Floats, known: npt.NDArray[np.bool_], names: list[str],
+                    beta: float = AREA_THRESHOLD_BETA) -> dict[str, float]:
+    """Per area, the threshold that maximises F-beta (``AREA_THRESHOLD_BETA``: precision first) on the known
+    calibration labels; the default where an area has too few positives to choose one."""
     thresholds: dict[str, float] = {}
     grid = np.round(np.arange(0.05, 0.951, 0.025), 3)
     for j, name in enumerate(names):
@@ -62,7 +66,7 @@ def area_thresholds(probs: Floats, targets: Floats, known: npt.NDArray[np.bool_]
         if truth.sum() < MIN_POSITIVES_FOR_THRESHOLD:
             thresholds[name] = DEFAULT_AREA_THRESHOLD
             continue
-        scores = [f1_binary(truth, probs[rows, j] >= t) for t in grid]
+        scores = [fbeta_binary(truth, probs[rows, j] >= t, beta) for t in grid]
         thresholds[name] = float(grid[int(np.argmax(scores))])
     return thresholds
 

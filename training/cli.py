@@ -139,6 +139,7 @@ def train_command(
 ) -> None:
     """Fine-tune the classifier on the corpus (then run `triage export`)."""
     from datetime import UTC, datetime
+    from typing import get_origin
 
     from pydantic import ValidationError
 
@@ -153,7 +154,10 @@ def train_command(
         if not sep or field not in TrainConfig.model_fields:
             fail(f"--set {item!r}: expected FIELD=VALUE with a training config field "
                  f"({', '.join(sorted(TrainConfig.model_fields))})")
-        overrides[field] = None if value.lower() in ("none", "null") else value
+        if get_origin(TrainConfig.model_fields[field].annotation) is tuple:  # a list: comma-separated
+            overrides[field] = tuple(v.strip() for v in value.split(",") if v.strip())
+        else:
+            overrides[field] = None if value.lower() in ("none", "null") else value
     if resume and not run_name:
         fail("--resume needs --run-name: the run whose checkpoint to continue")
     try:

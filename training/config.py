@@ -84,6 +84,10 @@ class TrainConfig(BaseModel):
     source_conventions: bool = True
     #: L2 penalty on the convention offsets' weights (their biases go free): larger keeps them to less.
     convention_l2: float = Field(default=0.05, ge=0)
+    #: Leave these sources' rows out of training (the probe's rows and the fine-tuning sample), after the sample
+    #: is drawn: an ablation that changes nothing else (the same other rows, validation, calibration and test),
+    #: and whose probe embeddings all come from the cache.
+    exclude_train_sources: tuple[str, ...] = ()
     #: Sources labelled in the taxonomy's own convention (no offset); sources named ``custom:*`` and
     #: ``reviewer_decisions*`` (a team's own labels) are always reference sources.
     reference_sources: tuple[str, ...] = ("authored", "ud_benign_sentences", "ud_benign_sentences_nc")

@@ -52,8 +52,10 @@ def render_model_card(meta: ArtifactMeta) -> str:
         ]],
     )
     languages = markdown_table(
-        ["language", "test rows", "tier macro-F1", "area macro-F1"],
-        [[lang, s["rows"], _f(s["tier_macro_f1"]), _f(s["area_macro_f1"])] for lang, s in test["per_language"].items()],
+        ["language", "test rows", "tier macro-F1", "area macro-F1", "benign rows", "benign flagged"],
+        [[lang, s["rows"], _f(s["tier_macro_f1"]), _f(s["area_macro_f1"]), s.get("benign_rows", "-"),
+          "-" if s.get("benign_flagged") is None else f"{s['benign_flagged']:.1%}"]
+         for lang, s in test["per_language"].items()],
     )
     areas = markdown_table(
         ["policy area", "test F1", "threshold"],
@@ -94,6 +96,9 @@ On a sample of {test['rows']:,} rows of the test split (sources' own test splits
 {headline}
 
 ### Per language
+
+"Benign flagged": the share of the language's benign (low-risk) test rows that the served model tiers medium or
+high; the fairness target is at most 3% in every language.
 
 {languages}
 

@@ -325,6 +325,10 @@ def load_data(config: TrainConfig, corpus_fingerprint: str) -> RunData:
             raise ValueError(f"{config.corpus_dir}: the corpus has no {name} split")
     train_split = balanced_sample(splits["train"], config.max_train_rows, config.seed, config.sample_power,
                                   by_source=config.sample_cells == "source_language_tier")
+    if config.exclude_train_sources:
+        excluded = set(config.exclude_train_sources)
+        splits["train"] = without_sources(splits["train"], excluded)
+        train_split = without_sources(train_split, excluded)
     validation = held_out_sample(splits, "validation", config)
     tokenizer_path = encoder_dir / "tokenizer.json"
     data = RunData(corpus_fingerprint, encoder_dir, provenance, splits,
@@ -332,6 +336,11 @@ def load_data(config: TrainConfig, corpus_fingerprint: str) -> RunData:
                    validation=Prepared(validation, encode(validation.texts, tokenizer_path, config.max_length)))
     log.info("rows: %s", data.rows())
     return data
+
+
+def without_sources(split: SplitArrays, sources: set[str]) -> SplitArrays:
+    """The rows of ``split`` whose source is not in ``sources``, in their order."""
+    return split.take(np.array([i for i, s in enumerate(split.sources) if s not in sources], dtype=np.int64))
 
 
 def build_model(config: TrainConfig, encoder_dir: Path) -> TriageClassifier:

@@ -74,3 +74,13 @@ def test_decide_tiers_prefers_high_at_the_threshold_and_argmax_otherwise() -> No
     probs = np.array([[0.5, 0.2, 0.3], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8]], dtype=np.float32)
     assert decide_tiers(probs, 2, 0.3).tolist() == [2, 2, 2]
     assert decide_tiers(probs, 2, 0.5).tolist() == [0, 1, 2]
+
+
+def test_area_thresholds_favour_precision_over_recall() -> None:
+    # 20 positives at 0.8, 20 at 0.6 and 15 negatives at 0.6: F1 takes the 0.6 rows (recall 1.0, precision
+    # 0.73), F0.5 keeps to the 0.8 rows (precision 1.0, recall 0.5), so harmless text predicts no area.
+    probs = np.array([[0.8]] * 20 + [[0.6]] * 20 + [[0.6]] * 15, dtype=np.float32)
+    targets = np.array([[1.0]] * 40 + [[0.0]] * 15, dtype=np.float32)
+    known = np.ones_like(targets, dtype=bool)
+    assert area_thresholds(probs, targets, known, ["a"], beta=1.0)["a"] <= 0.6
+    assert 0.6 < area_thresholds(probs, targets, known, ["a"])["a"] <= 0.8

@@ -30,7 +30,10 @@ DELIBERATE_SKIPS = {
     "post_too_short", "posts_per_user_cap", "post_cut_at_cell_limit",  # Reddit C-SSRS
     "rewrite_unchanged", "no_clear_verdict", "rewritten_in_pairs",  # ParaDetox sets
     "labelled_in_task_2",  # RUHSOLD task 1 rows that task 2 labels in detail
-    "non_commercial_treebank",  # the CC BY-NC-SA Universal Dependencies treebanks
+    "non_commercial_treebank",  # the CC BY-NC-SA Universal Dependencies treebanks, read by ud_benign_sentences_nc
+    "commercial_treebank",  # ... and the others, which ud_benign_sentences reads
+    "labelled_with_first_file",  # GermEval 2025: a tweet in several label files is read once
+    "uncertain_or_no_area",  # Russian sensitive topics: annotators split, or no area of ours
     "deleted_comment",  # OffensEval
 }
 

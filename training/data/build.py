@@ -352,6 +352,7 @@ class _Builder:
         languages: dict[str, Counter[str]] = defaultdict(Counter)
         licences: Counter[str] = Counter()
         cells: Counter[tuple[str, str, str, str]] = Counter()
+        source_cells: Counter[tuple[str, str, str]] = Counter()
         area_status: dict[str, Counter[str]] = {a: Counter() for a in taxonomy.area_names}
         tiers: dict[str, Counter[str]] = {t: Counter() for t in taxonomy.tier_names}
         for ex in examples:
@@ -360,6 +361,7 @@ class _Builder:
             languages[ex.language][split] += 1
             licences[ex.licence] += 1
             tiers[ex.risk_tier.value][split] += 1
+            source_cells[(ex.source, ex.language, ex.risk_tier.value)] += 1
             for area in ex.policy_areas:
                 cells[(ex.language, area.value, ex.risk_tier.value, split)] += 1
             if split == Split.TRAIN:
@@ -415,6 +417,11 @@ class _Builder:
             "counts": [
                 {"language": lang, "policy_area": area, "risk_tier": tier, "split": split, "rows": n}
                 for (lang, area, tier, split), n in sorted(cells.items())
+            ],
+            #: Rows per source, language and tier (all splits): what the data card's authored-share table reads.
+            "source_language_tier": [
+                {"source": source, "language": lang, "risk_tier": tier, "rows": n}
+                for (source, lang, tier), n in sorted(source_cells.items())
             ],
             "warnings": self.warnings[:MAX_WARNINGS] + (
                 [f"... and {len(self.warnings) - MAX_WARNINGS} more"] if len(self.warnings) > MAX_WARNINGS else []

@@ -70,6 +70,60 @@ def language_tier_area_table(manifest: dict[str, Any]) -> str:
     return markdown_table(["language", "tier", *taxonomy.area_names], rows)
 
 
+#: The sources the team wrote (``training.data.sources_authored``).
+AUTHORED_SOURCES = ("authored", "authored_heldout")
+
+
+def language_tier_authored_table(manifest: dict[str, Any]) -> str:
+    """Rows per language and tier (all splits), and how many of them the team wrote: the authored share."""
+    taxonomy = get_taxonomy()
+    total: dict[tuple[str, str], int] = defaultdict(int)
+    authored: dict[str, int] = defaultdict(int)
+    for cell in manifest.get("source_language_tier", []):
+        total[(cell["language"], cell["risk_tier"])] += cell["rows"]
+        if cell["source"] in AUTHORED_SOURCES:
+            authored[cell["language"]] += cell["rows"]
+    rows = []
+    for language in sorted({lang for lang, _ in total}, key=lambda lang: -sum(total[(lang, t)] for t in
+                                                                                  taxonomy.tier_names)):
+        by_tier = [total[(language, tier)] for tier in taxonomy.tier_names]
+        n = sum(by_tier)
+        rows.append([language, *by_tier, n, authored[language], f"{authored[language] / n:.1%}" if n else "-"])
+    return markdown_table(["language", *taxonomy.tier_names, "total", "authored", "authored share"], rows)
+
+
+def authored_section(manifest: dict[str, Any]) -> str:
+    """The team-authored contrast set: its rows, share of the corpus, split and the way it was written."""
+    info = {name: manifest["sources"].get(name) for name in AUTHORED_SOURCES}
+    rows = sum(i["rows_kept"] for i in info.values() if i)
+    if not rows:
+        return ("Not in this corpus (built with `--exclude-source authored --exclude-source authored_heldout` "
+                "or `--exclude-licence internal`).")
+    held_out = info["authored_heldout"]["rows_kept"] if info["authored_heldout"] else 0
+    return f"""{rows:,} rows ({rows / manifest['rows']:.1%} of the corpus), of which {held_out:,} in the four held-out
+languages (nl, uk, sw, tl: the `ood` split, never trained on). Written by the team in 2026-12 for this corpus:
+original text in 24 languages (every language of our language markets; Hindi in Devanagari and romanised,
+Urdu in Arabic script and Roman Urdu), never copied, translated or paraphrased from any evaluation set, and
+written without looking at the held-out sources or xstest. Each harmful row (threats direct, implied and
+conditional; incitement against a group; terrorism support; suicide or self-harm plans and method seeking;
+grooming; doxxing with a call to act; weapons requests; hate; targeted harassment; scams; sextortion; health
+misinformation; privacy and copyright complaints) has a low-risk contrast that shares its words but not its
+harm (news, counter-speech, negation, recovery and help-seeking, idioms, games and sports, fiction and history,
+untargeted profanity, identity statements, support), in the same registers, lengths, slang and emoji, so that
+the authored style carries no label; a pair shares a `pair_id` and stays in one split. Every row carries
+language, script, tier, areas, behaviour, register, pair id and the source `authored`
+(`training/data/authored/<language>.jsonl`, Apache-2.0 with this repository). **Second pass:** after writing,
+each language's writer re-read every row for its label (tier, areas, behaviour, as a specialist would judge
+it), its naturalness (as a native speaker would write it on a platform) and the harmlessness of the contrast,
+and rewrote or relabelled what failed; `tests/training/test_sources_authored.py` checks the labels' consistency
+(a behaviour's tier, low rows without areas), pairs, counts and that no row is a row of an evaluation set. Leave
+it out with `triage data build --exclude-source authored --exclude-source authored_heldout`.
+
+Rows per language and tier, all sources, with the authored share:
+
+{language_tier_authored_table(manifest)}"""
+
+
 def tier_semantics() -> str:
     """The tiers as the taxonomy defines them: one definition, applied to every source's mapping."""
     return "\n".join(f"- **{tier.name}**: {tier.definition}" for tier in get_taxonomy().tiers)
@@ -139,11 +193,18 @@ _KNOWN_BIASES = """\
 - **Moderation decisions are not annotations.** BAN-PL's "harmful" rows are moderators' bans (some need
   the removed image); its "neutral" rows are unmoderated, not verified clean (confidence 0.8).
 - **Hard negatives.** ToxiGen's neutral sentences, KoSBi's safe sentences, SQuARe's sensitive questions,
-  CONAN's counter-narratives, the ParaDetox rewrites and Universal Dependencies sentences in 26 languages
+  CONAN's counter-narratives, the ParaDetox rewrites and Universal Dependencies sentences in 57 languages
   are low: they keep the model from learning that an identity word, a topic or a language means harm.
-- **Languages.** Hindi is in Devanagari only (no Hinglish); Roman Urdu (`ur-Latn`) is the only
-  Latin-script South Asian source; no source covers Arabizi or code-switching; misinformation is English
-  and Hindi only.
+- **Languages.** Romanised Hindi (`hi-Latn`) comes from TRAC-1 and the authored set, Roman Urdu (`ur-Latn`)
+  from RUHSOLD and the authored set; no source covers Arabizi; misinformation is English and Hindi only (and
+  the authored set's health-misinformation rows). Universal Dependencies sentences in 57 languages keep a
+  language the encoder knows from looking harmful merely for being unfamiliar.
+- **Threat sources are narrow.** GermEval 2025 is one far-right milieu (2014-2016); ThreatGram replies come from
+  US partisan Telegram channels; CyberAgressionAdo is teen role-play; DKTC is crowd-written dialogue. Each
+  source's own labelling convention is learnt apart from the served heads in training
+  (`training.modeling.SourceConventions`).
+- **Weak labels.** The Russian sensitive-topics rows are a topic plus a reputational "inappropriate" score, not
+  a violation (confidence 0.6); TRAC-1's aggression is not a threat (only explicit calls for violence are high).
 """
 
 
@@ -213,6 +274,10 @@ where routing sends benign and harmful rows); see the model card.
 ## Languages
 
 {languages_table(manifest)}
+
+## Team-authored contrast set
+
+{authored_section(manifest)}
 
 ## Risk tiers
 
