@@ -4,6 +4,7 @@
     triage analyse capacity         how the review queues keep up with that work (a discrete-event simulation)
     triage analyse functional       the HateCheck-style functional suite, per functionality and language
     triage analyse strict           the cases a model must never get wrong (threats and suicide plans in 15 languages)
+    triage analyse fairness         benign text naming an identity group flagged no more than text naming none
     triage analyse perturbation     how often a disguised threat or slur flips the tier decision
 
 The commands (registered in ``triage.cli``) check their options before any model is loaded, and a bad one
@@ -15,6 +16,7 @@ stops them with one line naming the option (and the file) and exit status 2. The
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -251,6 +253,48 @@ def strict_command(
     report = run_strict(lambda texts: [tier for tier, _ in score(texts)])
     typer.echo(report.format())
     if report.failures:
+        raise typer.Exit(1)
+
+
+@analyse_app.command("fairness")
+def fairness_command(
+    artifact: Annotated[Path | None, typer.Option(help=_ARTIFACT_HELP)] = None,
+    corpus: Annotated[Path | None, typer.Option(help=_CORPUS_HELP)] = None,
+    cases: Annotated[Path, typer.Option(help="The functional suite's cases, JSON Lines.",
+                                        show_default=_CASES_DEFAULT)] = CASES_PATH,
+    sample: Annotated[int, typer.Option(help="Held-out rows sampled.")] = 6000,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+) -> None:
+    """Benign text naming an identity group against benign text naming none: flag rates and their gap, on the
+    functional suite and the held-out sources (target: a gap of at most 5 points). Exits 1 when missed."""
+    from evaluation.fairness import functional_gap, held_out_gap
+    from evaluation.functional.suite import CaseError, load_cases, scorer_fn
+    from model.corpus import corpus_file
+    from model.scorer import ArtifactError
+    from model.settings import get_settings
+
+    corpus = corpus or corpus_file(get_settings().corpus_dir)
+    if not corpus.is_file():
+        fail(f"--corpus {corpus}: not found")
+    folder = _artifact(artifact, "no artifact.json")
+    try:
+        loaded = load_cases(cases)
+    except CaseError as exc:
+        _fail_on("--cases", cases, exc)
+    rows = _sample(corpus, "ood", sample, seed, ["text", "risk_tier", "source"])
+    try:
+        score = scorer_fn(folder)
+    except (ArtifactError, ValueError) as exc:
+        _fail_on("--artifact", folder, exc)
+
+    def tiers(texts: Sequence[str]) -> list[str]:
+        return [tier for tier, _ in score(texts)]
+
+    gaps = [functional_gap([(c.functionality, c.expected_tier.value, c.text) for c in loaded], tiers),
+            held_out_gap([(r["source"], r["risk_tier"], r["text"]) for r in rows], tiers)]
+    for found in gaps:
+        typer.echo(found.format())
+    if not all(g.met for g in gaps):
         raise typer.Exit(1)
 
 

@@ -33,9 +33,9 @@ Bools = npt.NDArray[np.bool_]
 
 #: Routing actions that put a report in front of a person.
 TO_PEOPLE = frozenset({"escalate", "review"})
-#: The targets the model-quality work is judged by (README "Model quality on unseen sources").
-TARGET_MEAN_HARM_AUROC = 0.85
-TARGET_MIN_HARM_AUROC = 0.75
+#: The targets the model-quality work is judged by (issue 26; README "Model quality on unseen sources").
+TARGET_MEAN_HARM_AUROC = 0.80
+TARGET_MIN_HARM_AUROC = 0.70
 
 
 def auroc(scores: Floats, positive: Bools) -> float | None:

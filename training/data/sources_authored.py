@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from model.datafiles import LabelError, RowError, read_text
+from model.datafiles import LabelError, RowError, iter_jsonl
 from model.taxonomy import PolicyArea as A
 from model.taxonomy import RiskTier as T
 from training.data.labels import Labels, no_violation, violation
@@ -50,18 +50,10 @@ _ROMANISED = frozenset({"hi", "ur"})
 
 
 def jsonl_reader(path: Path, file: SourceFile) -> Iterator[Row]:
-    """A ``SourceFile.reader`` for a JSON-lines file of objects: one ``Row`` per non-blank line, lists and
-    other non-string values as their JSON text. A line that is not an object with ``file.required`` keys is an
-    error naming the file and line."""
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RowError(path, f"invalid JSON: {exc.msg} at column {exc.colno}", number) from exc
-        if not isinstance(item, dict):
-            raise RowError(path, f"expected a JSON object, found {type(item).__name__}", number)
+    """A ``SourceFile.reader`` for a JSON-lines file of objects (``model.datafiles.iter_jsonl``): one ``Row`` per
+    non-blank line, lists and other non-string values as their JSON text. A line that is not an object with
+    ``file.required`` keys is an error naming the file and line."""
+    for number, item in iter_jsonl(path):
         missing = [key for key in file.required if key not in item]
         if missing:
             raise RowError(path, f"missing key(s) {', '.join(missing)}", number)
