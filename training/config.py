@@ -1,14 +1,17 @@
-"""The training configuration: typed, validated before any work starts, with two profiles.
+"""The training configuration: typed, validated before any work starts, with three profiles.
 
-``quick`` is what the README's main job runs (``make demo``, at most 20 minutes on a 2-core CPU). It keeps
-the encoder's lowest 8 of 12 layers ("Poor Man's BERT": a third less compute per step and per scored report)
-and trains in two stages (LP-FT): the heads alone on the frozen encoder's embeddings (10 epochs, about two
-minutes), then the top 4 layers with them (word embeddings and the lowest 4 layers frozen), in fp32, on
-32,000 training rows spread over source x language x tier cells (no single source's style decides what a
-tier looks like), at 64 tokens (the corpus' median text is 35 tokens): 1,000 steps of 32, one epoch. It
-evaluates on samples of the validation, calibration and test splits, and on each held-out source. The
-recipe was chosen on the held-out sources (README, "Model quality on unseen sources").
-``standard`` (about an hour here) trains all 12 layers but the lowest 2 on 96,000 rows at 96 tokens.
+``quick`` is what the README's main job runs (``make demo``). It keeps the encoder's lowest 8 of 12 layers
+("Poor Man's BERT": a third less compute per step and per scored report) and trains in two stages (LP-FT): the
+heads alone on the frozen encoder's embeddings of its sample (10 epochs; the embeddings go through the
+embedding cache, ``training.embedding_cache``, so a retrain does not compute them again), then the top 4 layers
+with them (word embeddings and the lowest 4 layers frozen), in fp32, on 32,000 training rows spread over source x
+language x tier cells (no single source's style decides what a tier looks like), at 64 tokens (the corpus'
+median text is 35 tokens): 1,000 steps of 32, one epoch. Each non-reference source's labelling convention is
+learnt as a training-only offset (``source_conventions``). It evaluates on samples of the validation,
+calibration and test splits, and on each held-out source. The recipe was chosen on the held-out sources
+(README, "Model quality on unseen sources").
+``standard`` trains all 12 layers but the lowest 2 on 96,000 rows at 96 tokens, its probe on every training row
+(``probe_rows="all"``): hours on this CPU.
 ``full`` trains every layer but the word embeddings on all of the data at 128 tokens for 3 epochs: hours on
 this CPU, minutes on a GPU.
 """
@@ -52,6 +55,10 @@ class TrainConfig(BaseModel):
     #: Evaluate on at most this many rows of each held-out split; None for all.
     max_eval_rows: Positive | None = 1000
     max_test_rows: Positive | None = 4000
+    #: Rows of the calibration split that fit the temperatures and thresholds at export (the conformal thresholds
+    #: use all of its high-risk rows). Enough that most areas have the 20 positives a threshold of their own
+    #: needs (``training.calibration``); None for all.
+    max_calibration_rows: Positive | None = 6000
     #: Rows of each held-out source (the corpus' ``ood`` split) scored after training, for the run's OOD
     #: figures (``evaluation.ood``); None for all, 0 for none.
     max_ood_rows_per_source: Annotated[int, Field(ge=0)] | None = 400

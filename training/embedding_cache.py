@@ -66,7 +66,8 @@ class EmbeddingCache:
             shard = len(self._shards)
             self._shards.append(vectors)
             for row, key in enumerate(keys.tolist()):
-                self._index.setdefault(bytes(key), (shard, row))
+                # numpy's fixed-width bytes drop trailing NUL bytes: pad them back (1 key in 256 ends in one)
+                self._index.setdefault(bytes(key).ljust(KEY_BYTES, b"\0"), (shard, row))
 
     def __len__(self) -> int:
         return len(self._index)

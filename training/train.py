@@ -77,7 +77,7 @@ def random_sample(split: SplitArrays, limit: int | None, seed: int) -> SplitArra
 
 def held_out_sample(splits: dict[str, SplitArrays], name: str, config: TrainConfig) -> SplitArrays:
     """The rows of a held-out split that a run evaluates on: the same for training and export."""
-    limit = config.max_test_rows if name == "test" else config.max_eval_rows
+    limit = {"test": config.max_test_rows, "calibration": config.max_calibration_rows}.get(name, config.max_eval_rows)
     offset = {"validation": 1, "calibration": 2, "test": 3}[name]
     return random_sample(splits[name], limit, config.seed + offset)
 
@@ -566,7 +566,8 @@ class FineTuning:
         state = self.state
         torch.save({"model": _trainable_state(self.model), "optimizer": self.schedule.optimizer.state_dict(),
                     "scheduler": self.schedule.scheduler.state_dict(), "step": state.step,
-                    "best_score": state.best_score, "bad_evals": state.bad_evals, "best": state.best_state},
+                    "best_score": state.best_score, "bad_evals": state.bad_evals, "best": state.best_state,
+                    "conventions": self.objective.conventions_state()},
                    self.checkpoint_path)
 
 
@@ -646,6 +647,8 @@ def train(config: TrainConfig, run_name: str, resume: bool = False, track: bool 
         probe = linear_probe(model, data, config, objective)
         probe_history, probe_stats = probe.history, probe.embeddings
     state = LoopState.resume(checkpoint_path, model, schedule) if resuming else LoopState.start(model)
+    if resuming:  # the sources' conventions as the checkpoint left them (older checkpoints hold none)
+        objective.load_conventions(torch.load(checkpoint_path, weights_only=True).get("conventions", {}))
     run_id = start_tracking(config, run_name, data, probe_history, settings) if track else None
     deadline = started + config.max_minutes * 60 if config.max_minutes else None
     try:

@@ -48,3 +48,14 @@ def test_shards_of_another_width_are_ignored(tmp_path: Path) -> None:
     texts = ["x"]
     EmbeddingCache(tmp_path, dim=3).embed(texts, fake_encoder(texts, []))
     assert len(EmbeddingCache(tmp_path, dim=5)) == 0
+
+
+def test_a_key_ending_in_a_zero_byte_is_found_again(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from training import embedding_cache
+
+    monkeypatch.setattr(embedding_cache, "text_key", lambda text: text.encode().ljust(16, b"\0")[:16])
+    texts = ["ends-in-nul", "x" * 16]
+    EmbeddingCache(tmp_path, dim=3).embed(texts, fake_encoder(texts, []))
+    calls: list[int] = []
+    _, stats = EmbeddingCache(tmp_path, dim=3).embed(texts, fake_encoder(texts, calls))
+    assert (stats.hits, stats.computed) == (2, 0) and calls == []

@@ -110,13 +110,12 @@ THREATS = {
 
 
 #: Where the quick model meets the target (the threat's tier is high), and elsewhere the floor its P(high)
-#: must keep: half the P(high) measured on the quick model of 2026-12-03 (run lpft, LP-FT: en 0.78, ar 0.86,
-#: hi 0.38, es 0.37, ja 0.22, fr 0.076, ru 0.036, de 0.009). The gap is real: the corpus has threat posts in
-#: English (ETHOS), Bengali (BLP, held out) and prompts in ten languages (MultiJail), none in fr/de/es/ru/ja/hi,
-#: and the detox and offensive-language sets of those languages teach that rude text is low or medium. A model
-#: that closes it moves a language from FLOORS to SCORED_HIGH; one that regresses fails here.
-SCORED_HIGH = {"en", "ar"}
-FLOORS = {"hi": 0.19, "es": 0.18, "ja": 0.11, "fr": 0.038, "ru": 0.018, "de": 0.0045}
+#: must keep. Since corpus v3 (threat sources in de, fr, ko, en, ar, hi and the team-authored set in 24
+#: languages) the quick model of 2026-12-07 (run lpft) tiers all eight high: P(high) en 0.79, fr 0.73, de 0.74,
+#: es 0.86, hi 0.87, ar 0.87, ja 0.97, ru 0.57. Russian is the closest to the line, so it keeps a floor (half its
+#: P(high)) rather than a tier: a retrain's noise must not fail CI, a regression must.
+SCORED_HIGH = {"en", "ar", "fr", "de", "es", "hi", "ja"}
+FLOORS = {"ru": 0.28}
 
 
 def test_every_threat_language_has_a_target_or_a_floor() -> None:
@@ -144,3 +143,17 @@ def test_scam_spam_scores_spam_fraud(scorer: Scorer) -> None:
 ])
 def test_benign_sentences_and_identity_mentions_score_low(scorer: Scorer, text: str) -> None:
     assert scorer.score([text])[0].tier == "low"
+
+
+def test_the_strict_test_keeps_its_floor(scorer: Scorer) -> None:
+    """The strict test (``evaluation.strict``): the quick model of 2026-12-07 passed 40 of 46 (28 of the 30
+    threats and suicide plans in 15 languages; counter-speech, in all four languages, tiered medium). A retrain
+    may move a case or two across the line; more is a regression."""
+    from evaluation.strict import CASES, run_strict
+
+    report = run_strict(lambda texts: [s.tier for s in scorer.score(list(texts))])
+    failed = {case.id for case, _ in report.failures}
+    high = [c for c in CASES if c.expected_tier == "high"]
+    assert sum(c.id not in failed for c in high) >= 26, report.format()
+    look_alikes = [c for c in CASES if c.behaviour in {"recovery", "idiom", "news"}]
+    assert sum(c.id not in failed for c in look_alikes) >= 10, report.format()
