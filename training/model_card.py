@@ -119,11 +119,17 @@ detected from the text. `triage evaluate --ood` measures the same on more rows a
 
 - Thin areas: graphic violence has no training data; terrorism (dangerous_orgs), intellectual property,
   privacy and child safety come from prompts to an AI assistant (AILuminate, JADE, MultiJail, Do-Not-Answer,
-  HarmBench, SimpleSafetyTests), not from posts. Their scores are not reliable; route them to people.
-- Self-harm is learnt from English Reddit posts (labelled per user), Chinese Weibo posts and Arabic tweets;
-  fraud from English, Indonesian SMS and Korean call transcripts; misinformation from COVID-19 posts
-  (English) and Hindi hostile posts.
-- Hindi is Devanagari only: Hinglish and other romanised text is out of distribution.
+  HarmBench, SimpleSafetyTests), the German GermEval 2025 posts and the team-authored set (a few hundred rows
+  each). Their scores are not reliable; route them to people.
+- Self-harm posts: English Reddit (labelled per user), Chinese Weibo, Arabic tweets, Russian forum messages
+  (weak) and the authored set's suicide plans in 20 languages; fraud: English, Indonesian and Turkish SMS and
+  Korean call transcripts; misinformation: COVID-19 posts (English), Hindi hostile posts and authored rows.
+- Romanised Hindi and Urdu come from TRAC-1, RUHSOLD and the authored set only; Arabizi is out of
+  distribution.
+- Counter-speech that repeats the hate it condemns ("saying that X are animals is wrong") is often tiered
+  medium, and the held-out sources' own conventions (implicit stereotypes, lower-cased Spanish suicidal
+  tweets) are ranked barely above chance: the harm scores on unfamiliar sources separate far less than
+  in distribution, so the grey zone sends most of their benign reports to a person (see the table above).
 - Texts longer than {meta.max_length} tokens are scored in up to {meta.max_windows} overlapping windows (the most
   harmful window's tier, each area's highest score); past that they are cut.
 - Inherits the sources' biases (see `data_cards/corpus.md`), e.g. African-American English over-labelled
