@@ -21,6 +21,7 @@ WRITTEN: dict[str, Any] = {
                  "val_score": 0.375}],
     "probe": [{"probe_epoch": 1, "probe_val_tier_macro_f1": 0.5, "probe_val_area_macro_f1": 0.5,
                "probe_val_score": 0.5}],
+    "probe_embeddings": {"rows": 48, "hits": 40, "computed": 8, "compute_seconds": 0.4},
     "stop_reason": "completed", "steps": 3, "train_seconds": 12.3, "total_seconds": 20.0,
 }
 
@@ -41,9 +42,9 @@ def test_a_written_summary_loads_and_saves_back_the_same_file(tmp_path: Path) ->
 
 
 def test_an_older_run_without_probe_or_held_out_sources_loads(tmp_path: Path) -> None:
-    older = {k: v for k, v in WRITTEN.items() if k not in ("probe", "ood")}
+    older = {k: v for k, v in WRITTEN.items() if k not in ("probe", "ood", "probe_embeddings")}
     summary = TrainingSummary.load(write(tmp_path, older))
-    assert summary.probe == [] and summary.ood is None
+    assert summary.probe == [] and summary.ood is None and summary.probe_embeddings is None
 
 
 def test_the_artifact_gets_the_training_fields_in_their_order() -> None:
