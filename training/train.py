@@ -412,11 +412,9 @@ class Objective:
                        self.area_loss_weight) + self.convention_l2 * penalty
 
     def loss(self, split: SplitArrays, index: npt.NDArray[np.int64], tier_logits: torch.Tensor,
-             area_logits: torch.Tensor, pooled: torch.Tensor | None = None) -> torch.Tensor:
-        """The loss on the rows ``index`` of ``split``, whose logits (and, for the conventions, pooled
-        embeddings) are given."""
-        if pooled is None:
-            pooled = torch.zeros((len(index), 1))
+             area_logits: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        """The loss on the rows ``index`` of ``split``, whose logits and pooled embeddings (which the sources'
+        conventions read) are given."""
         return self.loss_on(tier_logits, area_logits, pooled, torch.from_numpy(split.tier[index]),
                             torch.from_numpy(split.areas[index]), torch.from_numpy(split.known[index]),
                             torch.from_numpy(split.weight[index]),
