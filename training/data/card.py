@@ -112,18 +112,17 @@ harm (news, counter-speech, negation, recovery and help-seeking, idioms, games a
 untargeted profanity, identity statements, support), in the same registers, lengths, slang and emoji, so that
 the authored style carries no label; a pair shares a `pair_id` and stays in one split. Every row carries
 language, script, tier, areas, behaviour, register, pair id and the source `authored`
-(`training/data/authored/<language>.jsonl`, Apache-2.0 with this repository). Eight writers wrote three
-languages each under one brief (the team's model writers, not native speakers; no native speaker has reviewed the
-rows yet). **Second pass:** after writing, each writer re-read every row of its languages for its label (tier,
-areas, behaviour, as a specialist would judge it), its naturalness and the harmlessness of the contrast, and
-rewrote or relabelled what failed (1-25 rows a language: loose low labels, stiff phrasing, contrasts describing
-an ongoing harm, realistic phone numbers; in ru, uk and tr, emoji that marked the benign rows); two writers
-read the ends of some long rows truncated in that pass. Known weaknesses: the languages of one writer share
-pair scenarios (localised, not translated, but near-parallel), `support_message` is over-used (30-46 rows a language against about 21), and
-rows in hi, bn and ms run 7-36 words. `tests/training/test_sources_authored.py` checks the labels' consistency
-(a behaviour's tier, low rows without areas), pairs, counts and that no row is a row of an evaluation set. Leave
-it out with `triage data build --exclude-source authored --exclude-source authored_heldout`.
-
+(`training/data/authored/<language>.jsonl`, Apache-2.0 with this repository). Eight writers wrote three languages
+each under one brief (the team's model writers, not native speakers; no native speaker has reviewed the rows yet).
+**Second pass:** after writing, each writer re-read every row of its languages for its label (tier, areas,
+behaviour, as a specialist would judge it), its naturalness and the harmlessness of the contrast, and rewrote or
+relabelled what failed (1-25 rows a language: loose low labels, stiff phrasing, contrasts describing an ongoing
+harm, realistic phone numbers; in ru, uk and tr, emoji that marked the benign rows); two writers read the ends of
+some long rows truncated in that pass. Known weaknesses: the languages of one writer share pair scenarios
+(localised, not translated, but near-parallel), `support_message` is over-used (30-46 rows a language against about
+21), and rows in hi, bn and ms run 7-36 words. `tests/training/test_sources_authored.py` checks the labels'
+consistency (a behaviour's tier, low rows without areas), pairs, counts and that no row is a row of an evaluation
+set. Leave it out with `triage data build --exclude-source authored --exclude-source authored_heldout`.
 Rows per language and tier, all sources, with the authored share:
 
 {language_tier_authored_table(manifest)}"""
