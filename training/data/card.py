@@ -123,6 +123,7 @@ some long rows truncated in that pass. Known weaknesses: the languages of one wr
 21), and rows in hi, bn and ms run 7-36 words. `tests/training/test_sources_authored.py` checks the labels'
 consistency (a behaviour's tier, low rows without areas), pairs, counts and that no row is a row of an evaluation
 set. Leave it out with `triage data build --exclude-source authored --exclude-source authored_heldout`.
+
 Rows per language and tier, all sources, with the authored share:
 
 {language_tier_authored_table(manifest)}"""
