@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +76,12 @@ def load_splits(corpus_dir: Path, none_implies_negatives: bool = True) -> dict[s
     return splits
 
 
+def cell_keys(split: SplitArrays, by_source: bool) -> list[tuple[str, str, int]]:
+    """Each row's sampling cell: (source, language, tier) with ``by_source``, else ("", language, tier)."""
+    return [(source if by_source else "", language, tier)
+            for source, language, tier in zip(split.sources, split.languages, split.tier.tolist(), strict=True)]
+
+
 def balanced_sample(split: SplitArrays, limit: int | None, seed: int, power: float = 0.0,
                     by_source: bool = False) -> SplitArrays:
     """At most ``limit`` rows, spread over language x tier cells (source x language x tier with
@@ -88,9 +94,8 @@ def balanced_sample(split: SplitArrays, limit: int | None, seed: int, power: flo
         return split
     rng = np.random.default_rng(seed)
     cells: dict[tuple[str, str, int], list[int]] = defaultdict(list)
-    for i, (source, language, tier) in enumerate(zip(split.sources, split.languages, split.tier.tolist(),
-                                                     strict=True)):
-        cells[(source if by_source else "", language, tier)].append(i)
+    for i, key in enumerate(cell_keys(split, by_source)):
+        cells[key].append(i)
     members = {key: rng.permutation(np.array(index)) for key, index in sorted(cells.items())}
     quota = {key: 0 for key in members}
     remaining, open_cells = limit, list(members)
@@ -113,11 +118,8 @@ def balance_weights(split: SplitArrays, power: float, by_source: bool = False) -
     """Per-row weights that give each language x tier cell (source x language x tier with ``by_source``) a
     total in proportion to ``size ** power``, as ``balanced_sample`` spreads its rows, while every row is
     seen; normalised to mean 1."""
-    keys = [(source if by_source else "", language, tier)
-            for source, language, tier in zip(split.sources, split.languages, split.tier.tolist(), strict=True)]
-    sizes: dict[tuple[str, str, int], int] = defaultdict(int)
-    for key in keys:
-        sizes[key] += 1
+    keys = cell_keys(split, by_source)
+    sizes = Counter(keys)
     weights = np.array([sizes[key] ** (power - 1.0) for key in keys], dtype=np.float64)
     return (weights / weights.mean()).astype(np.float32) if len(weights) else weights.astype(np.float32)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +87,12 @@ class EmbeddingCache:
 
     def put(self, texts: Sequence[str], vectors: Floats) -> None:
         """Store ``vectors`` of ``texts`` as one new shard (texts already cached are skipped)."""
-        keys, rows = [], []
+        new: dict[bytes, int] = {}  # key -> the first position of its text (a set lookup, not a list scan)
         for i, text in enumerate(texts):
             key = text_key(text)
-            if key not in self._index and key not in keys:
-                keys.append(key)
-                rows.append(i)
+            if key not in self._index:
+                new.setdefault(key, i)
+        keys, rows = list(new), list(new.values())
         if not keys:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -113,8 +114,6 @@ class EmbeddingCache:
               ) -> tuple[Floats, CacheStats]:
         """The vectors of ``texts``: cached ones read, the rest computed by ``compute(positions)`` (which
         returns their vectors in that order) and stored. Cached vectors come back at float16 precision."""
-        import time
-
         vectors, missing = self.get(texts)
         stats = CacheStats(rows=len(texts), hits=len(texts) - len(missing), computed=len(missing))
         if len(missing):
